@@ -1,0 +1,242 @@
+"""The catalogue: typed anime records read from a table in the Kaggle MyAnimeList schema.
+
+Consumes `anime-dataset-2023.csv` (24 columns; `UNKNOWN` marks a missing value, numbers are written as
+floats, list fields are comma-separated) and produces `AnimeRecord`s. Example row, as parsed:
+
+    AnimeRecord(anime_id=1, name="Cowboy Bebop", english_name="Cowboy Bebop", other_name="カウボーイビバップ",
+                score=8.75, genres=("Action", "Award Winning", "Sci-Fi"), type="TV", episodes=26,
+                producers=("Bandai Visual",), studios=("Sunrise",), rating="R - 17+ (violence & profanity)",
+                scored_by=914193, synopsis="Crime is timeless. ...")
+
+A file that cannot be read is an error naming the file, the row (and line) and the column; nothing is
+returned in part. A row that merely lacks a fact keeps that fact as None.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MISSING = {"", "UNKNOWN"}
+
+# Columns the templates read. The other Kaggle columns may be absent.
+REQUIRED_COLUMNS = (
+    "anime_id", "Name", "English name", "Other name", "Score", "Genres", "Synopsis", "Type", "Episodes",
+    "Producers", "Studios", "Rating", "Scored By",
+)
+KAGGLE_COLUMNS = (
+    "anime_id", "Name", "English name", "Other name", "Score", "Genres", "Synopsis", "Type", "Episodes",
+    "Aired", "Premiered", "Status", "Producers", "Licensors", "Studios", "Source", "Duration", "Rating",
+    "Rank", "Popularity", "Favorites", "Scored By", "Members", "Image URL",
+)
+
+# MyAnimeList's age ratings, as the Kaggle table spells them, keyed by their short code.
+RATINGS = {
+    "G": "G - All Ages",
+    "PG": "PG - Children",
+    "PG-13": "PG-13 - Teens 13 or older",
+    "R": "R - 17+ (violence & profanity)",
+    "R+": "R+ - Mild Nudity",
+    "Rx": "Rx - Hentai",
+}
+TYPES = ("TV", "OVA", "Movie", "Special", "ONA", "Music")
+
+# Placeholder synopses MAL uses where it has none; they carry no fact.
+_EMPTY_SYNOPSIS = re.compile(r"^(no synopsis|no description)", re.IGNORECASE)
+_LEGAL_SUFFIX = re.compile(r"^(inc|ltd|co|llc|corp|co\., ltd)\.?$", re.IGNORECASE)
+_SYNOPSIS_SOURCE_NOTE = re.compile(r"\s*[\[(](source|written by)[^\])]*[\])]\s*$", re.IGNORECASE)
+
+
+class CatalogueError(ValueError):
+    """The table cannot be read; the message names the file, row, column and what to do."""
+
+
+@dataclass(frozen=True)
+class AnimeRecord:
+    anime_id: int
+    name: str
+    english_name: str | None = None
+    other_name: str | None = None
+    score: float | None = None
+    genres: tuple[str, ...] = ()
+    synopsis: str | None = None
+    type: str | None = None
+    episodes: int | None = None
+    producers: tuple[str, ...] = ()
+    studios: tuple[str, ...] = ()
+    rating: str | None = None  # the short code: G, PG, PG-13, R, R+, Rx
+    scored_by: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> AnimeRecord:
+        listed = {k: tuple(row[k]) for k in ("genres", "producers", "studios") if k in row}
+        return cls(**{**row, **listed})
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Records plus what the manifest must say about where they came from."""
+
+    records: tuple[AnimeRecord, ...]
+    source_kind: str  # "kaggle-csv" or "synthetic"
+    source_path: str | None
+    source_sha256: str
+    rows_read: int
+
+
+def read_catalogue_csv(path: str | Path) -> Catalogue:
+    """Parse a Kaggle-schema CSV; raise CatalogueError on anything that is not a clean table."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise CatalogueError(f"{path}: cannot read the file ({err.strerror}). Check the --data path.") from err
+    return parse_catalogue_bytes(raw, source=str(path), source_kind="kaggle-csv")
+
+
+def parse_catalogue_bytes(raw: bytes, source: str, source_kind: str) -> Catalogue:
+    text = _decode_utf8(raw, source)
+    if not text.strip():
+        raise CatalogueError(f"{source}: the file is empty; expected a header row and anime rows.")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as err:
+        raise CatalogueError(f"{source}: line 1: the header row is not valid CSV ({err}).") from err
+    header = [h.strip() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise CatalogueError(
+            f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
+            f"the header has {header}. Use the Kaggle anime-dataset-2023.csv schema."
+        )
+    records, seen_ids = [], {}
+    row_number = 0
+    while True:
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            raise CatalogueError(
+                f"{source}: row {row_number + 1} (line {line}): not valid CSV ({err}); "
+                "the file may be truncated or have an unclosed quote."
+            ) from err
+        row_number += 1
+        if not fields:  # a blank line
+            continue
+        if len(fields) != len(header):
+            raise CatalogueError(
+                f"{source}: row {row_number} (line {line}): {len(fields)} fields where the header has "
+                f"{len(header)}; the file may be truncated or a field may need quoting."
+            )
+        record = _parse_row(dict(zip(header, fields, strict=True)), f"{source}: row {row_number} (line {line})")
+        if record.anime_id in seen_ids:
+            raise CatalogueError(
+                f"{source}: row {row_number} (line {line}): anime_id {record.anime_id} repeats row "
+                f"{seen_ids[record.anime_id]}; anime_id must be unique."
+            )
+        seen_ids[record.anime_id] = row_number
+        records.append(record)
+    if not records:
+        raise CatalogueError(f"{source}: the file has a header but no anime rows.")
+    return Catalogue(
+        records=tuple(records),
+        source_kind=source_kind,
+        source_path=source if source_kind == "kaggle-csv" else None,
+        source_sha256=hashlib.sha256(raw).hexdigest(),
+        rows_read=row_number,
+    )
+
+
+def _decode_utf8(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise CatalogueError(
+            f"{source}: line {line}, byte {err.start}: not UTF-8 ({err.reason}). "
+            "Re-save the file as UTF-8 (the Kaggle file is UTF-8)."
+        ) from err
+
+
+def _parse_row(row: dict[str, str], where: str) -> AnimeRecord:
+    def cell(column: str) -> str | None:
+        value = row.get(column, "").strip()
+        return None if value in MISSING else value
+
+    def number(column: str, *, integral: bool, low: float, high: float):
+        value = cell(column)
+        if value is None:
+            return None
+        try:
+            parsed = float(value.replace(",", ""))
+        except ValueError:
+            parsed = math.nan
+        if not math.isfinite(parsed) or not low <= parsed <= high or (integral and parsed != int(parsed)):
+            kind = "a whole number" if integral else "a number"
+            raise CatalogueError(
+                f"{where}, column {column!r}: {value!r} is not {kind} in [{low:g}, {high:g}]; "
+                "fix the value or write UNKNOWN."
+            )
+        return int(parsed) if integral else parsed
+
+    anime_id = number("anime_id", integral=True, low=1, high=10**9)
+    if anime_id is None:
+        raise CatalogueError(f"{where}, column 'anime_id': missing; every row needs a unique integer anime_id.")
+    rating_label = cell("Rating")
+    rating = None
+    if rating_label is not None:
+        rating = next((code for code, label in RATINGS.items() if label == rating_label), None)
+        if rating is None:
+            raise CatalogueError(
+                f"{where}, column 'Rating': {rating_label!r} is not a MyAnimeList rating; "
+                f"expected one of {list(RATINGS.values())} or UNKNOWN."
+            )
+    return AnimeRecord(
+        anime_id=anime_id,
+        name=cell("Name") or "",
+        english_name=cell("English name"),
+        other_name=cell("Other name"),
+        score=number("Score", integral=False, low=0, high=10),
+        genres=split_list(cell("Genres")),
+        synopsis=clean_synopsis(cell("Synopsis")),
+        type=cell("Type"),
+        episodes=number("Episodes", integral=True, low=1, high=100_000),
+        producers=split_list(cell("Producers")),
+        studios=split_list(cell("Studios")),
+        rating=rating,
+        scored_by=number("Scored By", integral=True, low=0, high=10**10),
+    )
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """'Action, Award Winning, Sci-Fi' -> ('Action', 'Award Winning', 'Sci-Fi'); UNKNOWN items dropped,
+    a legal suffix kept with its company ('Comstock, Inc.')."""
+    if value is None:
+        return ()
+    items: list[str] = []
+    for item in (part.strip() for part in value.split(",")):
+        if items and _LEGAL_SUFFIX.match(item):  # "Comstock, Inc." is one company, not two
+            items[-1] = f"{items[-1]}, {item}"
+        elif item and item not in MISSING:
+            items.append(item)
+    return tuple(dict.fromkeys(items))
+
+
+def clean_synopsis(value: str | None) -> str | None:
+    """First paragraph, without MAL's '(Source: ANN)' notes; None for placeholders."""
+    if value is None or _EMPTY_SYNOPSIS.match(value):
+        return None
+    paragraph = value.replace("\r\n", "\n").split("\n\n")[0]
+    paragraph = _SYNOPSIS_SOURCE_NOTE.sub("", " ".join(paragraph.split()))
+    return paragraph or None

@@ -1,0 +1,109 @@
+"""Comparisons: paired differences between two models' scores on one evalset (base vs merged, run vs baseline).
+
+Consumes two score sets (a score file, or a run directory and the model in it) and produces one row per split
+and field:
+
+    ComparisonRow(split="verbatim", field="episodes", n=781, accuracy_a=0.03, accuracy_b=0.90, delta=0.87,
+                  ci_low=0.84, ci_high=0.90, learned=683, forgotten=4, p_value=1e-200)
+
+`learned` counts questions A got wrong and B right; `forgotten` the reverse. The interval is a paired
+bootstrap over anime; the p-value is an exact McNemar test on the discordant pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness import storage
+from harness.evalsets import EVAL_FIELDS, SPLITS
+from harness.statistics import mcnemar_exact, paired_bootstrap_delta
+
+
+class ComparisonError(ValueError):
+    """Two score sets cannot be compared; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    split: str
+    field: str  # a fact field, or "all" for the whole split
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    learned: int
+    forgotten: int
+    p_value: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> ComparisonRow:
+        return cls(**row)
+
+
+def load_scores(spec: str | Path) -> dict:
+    """`scores.json`, `run_dir` (its candidate model) or either with `:MODEL` (e.g. `runs/x:base`)."""
+    text = str(spec)
+    path, _, model = text.rpartition(":") if ":" in text and not Path(text).exists() else (text, "", "")
+    path = Path(path)
+    if path.is_dir():
+        path = path / "scores.json"
+    if not path.is_file():
+        raise ComparisonError(f"{spec}: no score file there; give a scores.json or a run directory that has one.")
+    data = storage.read_json(path)
+    if "models" in data:  # a run's scores.json holds every model it scored
+        model = model or data.get("candidate", "")
+        if model not in data["models"]:
+            raise ComparisonError(f"{path}: no model {model!r}; it has {sorted(data['models'])}. Use PATH:MODEL.")
+        data = data["models"][model]
+    elif model and data.get("model") != model:
+        raise ComparisonError(f"{path}: holds model {data.get('model')!r}, not {model!r}.")
+    if "items" not in data or "evalset" not in data:
+        raise ComparisonError(f"{path}: not a score file (no 'items' or 'evalset'); make one with `harness score`.")
+    return {**data, "source": str(spec)}
+
+
+def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
+    if a["evalset"]["sha256"] != b["evalset"]["sha256"]:
+        raise ComparisonError(
+            f"{a['source']} and {b['source']} were scored on different evalsets "
+            f"({a['evalset']['name']} {a['evalset']['sha256'][:12]} vs {b['evalset']['name']} "
+            f"{b['evalset']['sha256'][:12]}); compare runs on the same evalset.")
+    b_items = {item["id"]: item for item in b["items"]}
+    if set(b_items) != {item["id"] for item in a["items"]}:
+        raise ComparisonError(f"{a['source']} and {b['source']} score different questions; rescore both.")
+    pairs = [(item, b_items[item["id"]]) for item in a["items"]]
+    rows = []
+    for split in SPLITS:
+        in_split = [p for p in pairs if p[0]["split"] == split]
+        if not in_split:
+            continue
+        for fld in (*EVAL_FIELDS, "all"):
+            group = [p for p in in_split if fld in ("all", p[0]["field"])]
+            if group:
+                rows.append(_row(split, fld, group, seed))
+    return rows
+
+
+def _row(split: str, fld: str, group: list[tuple[dict, dict]], seed: int) -> ComparisonRow:
+    hits_a = np.array([x["hit"] for x, _ in group], dtype=float)
+    hits_b = np.array([y["hit"] for _, y in group], dtype=float)
+    clusters = np.array([x["anime_id"] for x, _ in group])
+    delta, low, high = paired_bootstrap_delta(hits_a, hits_b, clusters, seed=seed)
+    learned = int(((hits_a == 0) & (hits_b == 1)).sum())
+    forgotten = int(((hits_a == 1) & (hits_b == 0)).sum())
+    return ComparisonRow(split=split, field=fld, n=len(group), accuracy_a=float(hits_a.mean()),
+                         accuracy_b=float(hits_b.mean()), delta=delta, ci_low=low, ci_high=high,
+                         learned=learned, forgotten=forgotten, p_value=mcnemar_exact(learned, forgotten))
+
+
+def regressions(rows: list[ComparisonRow], max_drop: float) -> list[ComparisonRow]:
+    """Rows whose whole interval lies below -max_drop: a drop the data cannot explain as noise."""
+    return [row for row in rows if row.ci_high < -max_drop]

@@ -1,0 +1,89 @@
+"""Atomic, deterministic file writes and strict JSONL reads, shared by every stage that touches disk.
+
+Writes go to a temporary file in the same folder and are renamed into place, so a reader never sees half a
+file. JSON is written with a fixed key order and UTF-8 text, so the same records give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class RecordError(ValueError):
+    """A JSON or JSONL file cannot be read; the message names the file and line."""
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj) -> None:
+    atomic_write_text(path, dumps(obj))
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise RecordError(f"{path}: no such file.") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RecordError(f"{path}: not valid JSON ({err}).") from err
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Every line one JSON object holding the `required` keys; else an error naming file, line and key."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as err:
+        raise RecordError(f"{path}: no such file.") from err
+    except UnicodeDecodeError as err:
+        raise RecordError(f"{path}: not UTF-8 text ({err.reason}).") from err
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise RecordError(f"{path}: line {number}: not valid JSON ({err.msg}).") from err
+        if not isinstance(row, dict):
+            raise RecordError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}.")
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise RecordError(f"{path}: line {number}: missing key(s) {missing}; each line needs {list(required)}.")
+        rows.append(row)
+    return rows
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
