@@ -143,7 +143,18 @@ def build_evalset(catalogue: Catalogue, *, name: str, locale: str = "en", seed: 
         "template_version": TEMPLATE_VERSION,
         "counts": {"train": len(train), "eval": _counts(items)},
     }
-    return Evalset(train=tuple(train), items=tuple(items), lexicon=_lexicon(records), manifest=manifest)
+    evalset = Evalset(train=tuple(train), items=tuple(items), lexicon=_lexicon(records), manifest=manifest)
+    files = {name: storage.sha256_text(text) for name, text in evalset_files(evalset).items()}
+    return dataclasses.replace(evalset, manifest={**manifest, "files": files, "sha256": _fingerprint(files)})
+
+
+def evalset_files(evalset: Evalset) -> dict[str, str]:
+    """The data files' text, exactly as written: the manifest hashes these bytes."""
+    return {
+        "train.jsonl": storage.jsonl_text(evalset.train),
+        "eval.jsonl": storage.jsonl_text(item.to_dict() for item in evalset.items),
+        "lexicon.json": storage.dumps(evalset.lexicon),
+    }
 
 
 def usable_records(records: tuple[AnimeRecord, ...]) -> tuple[list[AnimeRecord], dict[str, int]]:
@@ -265,12 +276,9 @@ def write_evalset(evalset: Evalset, out_dir: str | Path) -> Path:
     staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        storage.write_jsonl(staging / "train.jsonl", evalset.train)
-        storage.write_jsonl(staging / "eval.jsonl", (item.to_dict() for item in evalset.items))
-        storage.write_json(staging / "lexicon.json", evalset.lexicon)
-        files = {f: storage.sha256_file(staging / f) for f in ("train.jsonl", "eval.jsonl", "lexicon.json")}
-        manifest = {**evalset.manifest, "files": files, "sha256": _fingerprint(files)}
-        storage.write_json(staging / "manifest.json", manifest)
+        for name, text in evalset_files(evalset).items():
+            storage.atomic_write_text(staging / name, text)
+        storage.write_json(staging / "manifest.json", evalset.manifest)
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
             os.replace(out_dir, old)

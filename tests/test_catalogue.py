@@ -86,7 +86,7 @@ def test_header_only(tmp_path, tiny_csv):
 
 
 def test_not_utf8_names_line(tmp_path, tiny_csv):
-    raw = tiny_csv.read_bytes().replace("Hoshizora Kissa".encode(), "Hoshizora Kiss\xe9".encode("latin-1"))
+    raw = tiny_csv.read_bytes().replace(b"Hoshizora Kissa", "Hoshizora Kiss\xe9".encode("latin-1"))
     with pytest.raises(CatalogueError, match=r"line \d+, byte \d+: not UTF-8"):
         read_catalogue_csv(_write(tmp_path, raw))
 

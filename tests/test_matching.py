@@ -2,12 +2,29 @@
 
 import pytest
 
-from harness.evalsets import _lexicon
 from harness.catalogue import AnimeRecord
+from harness.evalsets import _lexicon
 from harness.matching import (
-    GENRE_ALIASES, GENRE_DISTRACTORS, GENRES, TYPE_ALIASES, build_lexicon, company_aliases, extract_numbers,
-    find_mentions, is_abstention, match_companies, match_episodes, match_genres, match_rating, match_score,
-    match_scored_by, match_title, match_type, normalise_company, normalise_text, strip_echo,
+    GENRE_ALIASES,
+    GENRE_DISTRACTORS,
+    GENRES,
+    TYPE_ALIASES,
+    build_lexicon,
+    company_aliases,
+    extract_numbers,
+    find_mentions,
+    is_abstention,
+    match_companies,
+    match_episodes,
+    match_genres,
+    match_rating,
+    match_score,
+    match_scored_by,
+    match_title,
+    match_type,
+    normalise_company,
+    normalise_text,
+    strip_echo,
 )
 
 GENRE_LEXICON = build_lexicon({g: GENRE_ALIASES.get(g, ()) for g in (*GENRES, *GENRE_DISTRACTORS)})

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+
+
+def test_python_dash_m_runs(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "evalset" in done.stdout
+
+
+def test_evalset_build_score_compare(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["evalset", "build", "--data", "synthetic", "--rows", "60", "--seed", "4", "--name", "e"]) == 0
+    evalset = tmp_path / "evalsets" / "e"
+    items = [json.loads(line) for line in (evalset / "eval.jsonl").read_text().splitlines()]
+    from harness.baselines import state_fact
+    (tmp_path / "good.jsonl").write_text("".join(
+        json.dumps({"id": i["id"], "output": state_fact(i["field"], i["gold"])}) + "\n" for i in items))
+    (tmp_path / "bad.jsonl").write_text("".join(
+        json.dumps({"id": i["id"], "output": "I don't know"}) + "\n" for i in items))
+    for name in ("good", "bad"):
+        assert main(["score", "--evalset", str(evalset), "--predictions", f"{name}.jsonl"]) == 0
+    good = json.loads((tmp_path / "good.scores.json").read_text())
+    assert good["summary"]["verbatim"]["all"]["accuracy"] == 1.0
+    assert main(["compare", "good.scores.json", "good.scores.json", "--fail-on-drop", "0.02"]) == 0
+    assert main(["compare", "good.scores.json", "bad.scores.json", "--fail-on-drop", "0.02", "--out", "c.json"]) == 1
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert any(r["split"] == "verbatim" and r["field"] == "all" and r["delta"] == -1.0 for r in rows)
+
+
+def test_bad_csv_fails_cleanly_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("anime_id,Name\n1,X\n")
+    assert main(["evalset", "build", "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "missing required column" in err
+    assert not (tmp_path / "evalsets").exists()
+    assert main(["run", "--data", str(bad)]) == 2
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_predictions_are_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["evalset", "build", "--rows", "30", "--name", "e"]) == 0
+    (tmp_path / "p.jsonl").write_text('{"id": "verbatim-1-genres", "output": "Action"}\n')
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "p.jsonl"]) == 2
+    assert "have no prediction" in capsys.readouterr().err
+    assert not (tmp_path / "p.scores.json").exists()
+
+
+def test_run_then_list_then_compare_run_dirs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--rows", "50"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "manifest.json", "predictions", "scores.json", "comparison.json", "report.md", "plots"}
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+    capsys.readouterr()
+    assert main(["runs", "list"]) == 0
+    assert "complete" in capsys.readouterr().out
+    assert main(["compare", str(run_dir)]) == 0  # baseline vs candidate within one run
+    assert main(["compare", f"{run_dir}:answer_key", str(run_dir), "--fail-on-drop", "0"]) == 0
+
+
+@pytest.mark.parametrize("argv", [["report", "nowhere"], ["compare", "nowhere.json", "x.json"]])
+def test_missing_inputs_are_user_errors(tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2

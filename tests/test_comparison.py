@@ -1,0 +1,68 @@
+import pytest
+
+from harness.baselines import answer_key, majority
+from harness.comparison import ComparisonError, compare_scores, load_scores, regressions
+from harness.evalsets import build_evalset, write_evalset
+from harness.scoring import Prediction, score_file, score_predictions
+from harness.storage import write_json, write_jsonl
+from harness.synthetic import generate_catalogue
+
+
+@pytest.fixture(scope="module")
+def evalset():
+    return build_evalset(generate_catalogue(150, 7), name="c", seed=7)
+
+
+def scored(evalset, predictions, name, tmp_path):
+    path = tmp_path / f"{name}.jsonl"
+    write_jsonl(path, (p.to_dict() for p in predictions))
+    data = score_file(evalset, score_predictions(evalset, predictions), model=name, predictions_path=path)
+    write_json(tmp_path / f"{name}.scores.json", data)
+    return {**data, "source": name}
+
+
+def test_learned_and_forgotten_are_counted(evalset, tmp_path):
+    key = {p.id: p for p in answer_key(evalset)}
+    floor = {p.id: p for p in majority(evalset)}
+    # B knows everything about even anime and forgets what A knew about odd ones.
+    a = [key[i.id] if i.anime_id % 2 else floor[i.id] for i in evalset.items]
+    b = [key[i.id] if i.anime_id % 2 == 0 else Prediction(i.id, "no idea") for i in evalset.items]
+    rows = compare_scores(scored(evalset, a, "a", tmp_path), scored(evalset, b, "b", tmp_path))
+    row = next(r for r in rows if r.split == "verbatim" and r.field == "all")
+    items = [i for i in evalset.items if i.split == "verbatim"]
+    odd = sum(1 for i in items if i.anime_id % 2)
+    assert row.forgotten == odd
+    assert row.n == len(items) and row.ci_low <= row.delta <= row.ci_high
+    assert row.accuracy_b - row.accuracy_a == pytest.approx(row.delta)
+
+
+def test_gate_fires_only_on_a_drop_beyond_noise(evalset, tmp_path):
+    key = answer_key(evalset)
+    good = scored(evalset, key, "good", tmp_path)
+    bad = scored(evalset, [Prediction(p.id, "no idea") for p in key], "bad", tmp_path)
+    assert regressions(compare_scores(good, good), 0.02) == []
+    dropped = regressions(compare_scores(good, bad), 0.02)
+    assert {(r.split, r.field) for r in dropped} >= {("verbatim", "all"), ("paraphrase", "episodes")}
+
+
+def test_different_evalsets_are_refused(evalset, tmp_path):
+    other = build_evalset(generate_catalogue(150, 8), name="other", seed=8)
+    a = scored(evalset, answer_key(evalset), "a", tmp_path)
+    b = scored(other, answer_key(other), "b", tmp_path)
+    with pytest.raises(ComparisonError, match="different evalsets"):
+        compare_scores(a, b)
+
+
+def test_load_scores_from_file_and_run(evalset, tmp_path):
+    data = scored(evalset, answer_key(evalset), "m", tmp_path)
+    assert load_scores(tmp_path / "m.scores.json")["model"] == "m"
+    run = tmp_path / "run"
+    write_json(run / "scores.json", {"baseline": "m", "candidate": "m", "models": {"m": data}})
+    assert load_scores(run)["model"] == "m" and load_scores(f"{run}:m")["model"] == "m"
+    with pytest.raises(ComparisonError, match="no model 'x'"):
+        load_scores(f"{run}:x")
+    with pytest.raises(ComparisonError, match="no score file"):
+        load_scores(tmp_path / "missing")
+    write_evalset(evalset, tmp_path / "ev")
+    with pytest.raises(ComparisonError, match="not a score file"):
+        load_scores(tmp_path / "ev" / "manifest.json")

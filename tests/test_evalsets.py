@@ -1,0 +1,125 @@
+import json
+import re
+
+import pytest
+
+from harness.catalogue import read_catalogue_csv
+from harness.evalsets import (
+    EvalsetError,
+    build_evalset,
+    is_unseen,
+    load_evalset,
+    usable_records,
+    write_evalset,
+)
+from harness.synthetic import generate_catalogue
+
+
+@pytest.fixture(scope="module")
+def synthetic_evalset():
+    return build_evalset(generate_catalogue(400, 1), name="t", seed=1)
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    for out in ("a", "b"):
+        write_evalset(build_evalset(generate_catalogue(150, 2), name="same", seed=2), tmp_path / out)
+    for name in ("train.jsonl", "eval.jsonl", "lexicon.json", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_unseen_assignment_depends_on_anime_id_only():
+    assert [is_unseen(i, 0.2) for i in range(50)] == [is_unseen(i, 0.2) for i in range(50)]
+    share = sum(is_unseen(i, 0.2) for i in range(1, 5001)) / 5000
+    assert 0.18 < share < 0.22
+    small = build_evalset(generate_catalogue(100, 0), name="s")
+    large = build_evalset(generate_catalogue(300, 0), name="l")
+    unseen_small = {i.anime_id for i in small.items if i.split == "unseen"}
+    unseen_large = {i.anime_id for i in large.items if i.split == "unseen" and i.anime_id <= 100}
+    assert unseen_small == unseen_large
+
+
+def test_splits_mean_what_they_say(synthetic_evalset):
+    trained_questions = {row["messages"][0]["content"] for row in synthetic_evalset.train}
+    trained_anime = {row["anime_id"] for row in synthetic_evalset.train}
+    by_split = {}
+    for item in synthetic_evalset.items:
+        by_split.setdefault(item.split, []).append(item)
+    assert set(by_split) == {"verbatim", "paraphrase", "reverse", "unseen"}
+    assert all(i.question in trained_questions for i in by_split["verbatim"])
+    assert not any(i.question in trained_questions for i in by_split["paraphrase"])
+    assert all(i.anime_id in trained_anime for s in ("verbatim", "paraphrase", "reverse") for i in by_split[s])
+    assert not any(i.anime_id in trained_anime for i in by_split["unseen"])
+    assert all(i.field == "title" and i.subject == "" for i in by_split["reverse"])
+    fields = {i.field for i in by_split["verbatim"]}
+    assert {"genres", "studios", "episodes", "score", "producers", "rating", "scored_by"} <= fields
+
+
+def test_reverse_questions_single_out_one_anime(synthetic_evalset):
+    reverse = [i.question for i in synthetic_evalset.items if i.split == "reverse"]
+    assert reverse and len(reverse) == len(set(reverse))
+
+
+def test_no_question_or_answer_shows_a_missing_marker(real_sample):
+    evalset = build_evalset(read_catalogue_csv(real_sample), name="r")
+    texts = [i.question for i in evalset.items] + [m["content"] for r in evalset.train for m in r["messages"]]
+    missing_marker = re.compile(r"\b(UNKNOWN|nan|None)\b|\b\d+\.0 episode")
+    assert not [t for t in texts if missing_marker.search(t)]
+
+
+def test_training_records_are_chat_format(synthetic_evalset):
+    for row in synthetic_evalset.train[:50]:
+        assert set(row) == {"id", "anime_id", "template", "messages"}
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+    templates = {row["template"] for row in synthetic_evalset.train}
+    assert {"GI1", "GI2", "GI3"} <= templates and any(".train." in t for t in templates)
+    assert not any(".heldout." in t for t in templates)
+
+
+def test_manifest_counts_and_hashes(tmp_path, synthetic_evalset):
+    out = write_evalset(synthetic_evalset, tmp_path / "t")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows_read"] == 400 and manifest["rows_kept"] == 400
+    assert manifest["counts"]["train"] == len(synthetic_evalset.train)
+    assert sum(sum(f.values()) for f in manifest["counts"]["eval"].values()) == len(synthetic_evalset.items)
+    assert set(manifest["files"]) == {"train.jsonl", "eval.jsonl", "lexicon.json"}
+    assert manifest["source"]["kind"] == "synthetic" and len(manifest["source"]["sha256"]) == 64
+    assert manifest["template_version"] and manifest["locale"] == "en" and manifest["seed"] == 1
+
+
+def test_tampered_evalset_is_refused(tmp_path, synthetic_evalset):
+    out = write_evalset(synthetic_evalset, tmp_path / "t")
+    with open(out / "eval.jsonl", "a") as f:
+        f.write("\n")
+    with pytest.raises(EvalsetError, match="eval.jsonl: missing or changed"):
+        load_evalset(out)
+
+
+def test_not_an_evalset(tmp_path):
+    with pytest.raises(EvalsetError, match="not an evalset"):
+        load_evalset(tmp_path)
+
+
+def test_failed_write_leaves_previous_evalset_whole(tmp_path, synthetic_evalset, monkeypatch):
+    out = write_evalset(synthetic_evalset, tmp_path / "t")
+    before = (out / "eval.jsonl").read_bytes()
+    import harness.storage as storage
+
+    def broken(path, obj):
+        raise OSError("disk full")
+    monkeypatch.setattr(storage, "write_json", broken)
+    with pytest.raises(OSError):
+        write_evalset(build_evalset(generate_catalogue(50, 9), name="t"), out)
+    assert (out / "eval.jsonl").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t"]  # no staging folder left behind
+
+
+def test_rows_without_facts_or_with_shared_titles_are_dropped(tiny_csv):
+    records, dropped = usable_records(read_catalogue_csv(tiny_csv).records)
+    assert dropped == {"no_title": 0, "ambiguous_title": 0, "no_facts": 1}
+    assert 105 not in {r.anime_id for r in records}
+
+
+def test_korean_locale(tmp_path):
+    evalset = build_evalset(generate_catalogue(60, 0), name="ko", locale="ko")
+    assert any("장르" in i.question for i in evalset.items)
+    assert evalset.manifest["locale"] == "ko"
