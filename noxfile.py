@@ -1,16 +1,39 @@
-"""Sessions: `nox` runs the tests; `nox -s run` runs the benchmark on the embedded defaults."""
+"""Sessions: `nox` runs the tests and the CPU smoke benchmark with its regression gate; `nox -s run` runs the
+benchmark on the embedded defaults."""
+
+import os
 
 import nox
 
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "smoke"]
 nox.options.reuse_existing_virtualenvs = True
+# The CPU build of torch (on this platform's local disk); a bare `torch` would pull a multi-GB CUDA build.
+# On a GPU machine set HARNESS_TORCH to the CUDA build you want, e.g. HARNESS_TORCH="torch==2.11.0".
+TORCH = os.environ.get("HARNESS_TORCH", "torch==2.13.0")
+SMOKE_BASELINE = "runs/baselines/cpu-smoke"
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    session.install(TORCH)
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest options after --)."""
-    session.install("-e", ".[test]")
+    install(session, "test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """A small CPU `harness run`, then the regression gate against the committed baseline's scores."""
+    install(session)
+    runs = session.create_tmp()
+    session.run("harness", "run", "--rows", "8", "--runs-dir", runs, "--evalsets-dir", f"{runs}/evalsets",
+                "--max-new-tokens", "32", *session.posargs)
+    (run,) = [d for d in os.listdir(runs) if d != "evalsets"]
+    session.run("harness", "compare", f"{SMOKE_BASELINE}:merged", f"{runs}/{run}:merged", "--fail-on-drop", "0.1")
 
 
 @nox.session
@@ -23,5 +46,13 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def run(session: nox.Session) -> None:
     """Run the benchmark (`harness run`) on the embedded defaults, or with the options given after --."""
-    session.install("-e", ".")
+    install(session)
     session.run("harness", "run", *session.posargs)
+
+
+@nox.session(default=False)
+def gpu(session: nox.Session) -> None:
+    """The benchmark at GPU size, both profiles (needs CUDA and HARNESS_TORCH set to a CUDA build)."""
+    install(session)
+    for profile in ("fast", "article"):
+        session.run("harness", "run", "--profile", profile, *session.posargs)

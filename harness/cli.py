@@ -4,6 +4,7 @@
     harness score --evalset evalsets/synthetic-1000-s0-en --predictions preds.jsonl
     harness compare runs/A:base runs/A:merged --fail-on-drop 0.02
     harness run            # the whole benchmark on the embedded defaults
+    harness train --evalset evalsets/NAME --profile article ; harness merge RUN ; harness generate RUN --model merged
     harness runs list
     harness report runs/RUN_ID
 """
@@ -22,16 +23,27 @@ from harness import storage
 from harness.baselines import BASELINES
 from harness.catalogue import CatalogueError, read_catalogue_csv
 from harness.comparison import ComparisonError, compare_scores, load_scores, regressions
+from harness.config import ConfigError, TrainConfig, load_profile
 from harness.evalsets import SPLITS, Evalset, EvalsetError, build_evalset, load_evalset, write_evalset
+from harness.merging import MergeError, merge_adapter
+from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
 from harness.reports import comparison_table, print_report
-from harness.runs import RunError, list_runs, open_run, timed
+from harness.runs import RunError, continue_run, list_runs, open_run, read_manifest, timed
 from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
 from harness.storage import RecordError
 from harness.synthetic import generate_catalogue
 from harness.templates import LOCALES
+from harness.training import train_adapter
 
 DEFAULT_SYNTHETIC_ROWS = 1000
-USER_ERRORS = (CatalogueError, EvalsetError, ScoringError, ComparisonError, RecordError, RunError)
+# `harness run` sizes: 2 CPU cores train ~45 tokens/s, so the CPU default is a dozen anime, small batches
+# (more optimizer steps per record), three epochs and no packing (packed rows without a varlen attention
+# kernel cost quadratic memory); a GPU gets a catalogue of the Kaggle table's order and the profile as written.
+DEFAULT_CPU_ROWS = 12
+DEFAULT_GPU_ROWS = 1000
+CPU_OVERRIDES = ("batch_size=8", "epochs=3", "packing=false")
+USER_ERRORS = (CatalogueError, EvalsetError, ScoringError, ComparisonError, RecordError, RunError, ConfigError,
+               ModelError, MergeError)
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get whole tables
 
 
@@ -69,11 +81,29 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, help="write the rows as JSON here")
     compare.set_defaults(command=cmd_compare)
 
-    run = sub.add_parser("run", help="the whole benchmark: evalset, predictions, scores, comparison, report")
+    run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
     add_data_options(run)
-    run.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    add_model_options(run)
+    add_generation_options(run)
     run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"))
     run.set_defaults(command=cmd_run)
+
+    train = sub.add_parser("train", help="train a QLoRA adapter into a new run (or --resume one)")
+    train.add_argument("--evalset", type=Path, required=True)
+    add_model_options(train)
+    train.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN from its last checkpoint")
+    train.set_defaults(command=cmd_train)
+
+    merge = sub.add_parser("merge", help="merge a run's adapter into the bf16 base; check agreement")
+    merge.add_argument("run", type=Path)
+    add_generation_options(merge)
+    merge.set_defaults(command=cmd_merge)
+
+    generate = sub.add_parser("generate", help="answer a run's evalset with the base or merged model")
+    generate.add_argument("run", type=Path)
+    generate.add_argument("--model", choices=("base", "merged"), required=True)
+    add_generation_options(generate)
+    generate.set_defaults(command=cmd_generate)
 
     runs = sub.add_parser("runs", help="list run records").add_subparsers(required=True, metavar="ACTION")
     listing = runs.add_parser("list", help="runs with status and headline accuracy")
@@ -95,11 +125,24 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="evalset name (default from data, rows, seed, locale)")
 
 
-def make_evalset(args) -> tuple[Evalset, str]:
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=EMBEDDED, help=f"'{EMBEDDED}' (embedded), a Hugging Face id, or a folder")
+    p.add_argument("--profile", default="fast", help="training profile: 'fast', 'article', or a .toml file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
+    p.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+
+
+def add_generation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, help="generation batch (default 256 on CUDA, 16 on CPU); halves on OOM")
+
+
+def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Evalset, str]:
     if not 0 <= args.unseen_fraction < 1:
         raise EvalsetError(f"--unseen-fraction must be in [0, 1), got {args.unseen_fraction}")
     if args.data == "synthetic":
-        rows = args.rows or DEFAULT_SYNTHETIC_ROWS
+        rows = args.rows or default_rows
         catalogue = generate_catalogue(rows, args.seed)
         name = args.name or f"synthetic-{rows}-s{args.seed}-{args.locale}"
     else:
@@ -183,31 +226,131 @@ def _baseline_of(run: str) -> str:
 
 
 def cmd_run(args) -> int:
-    """Until the model half lands, the benchmark compares two model-free predictors: `majority` (the
-    chance floor) and `answer_key` (the ceiling, which checks the matchers credit correct answers)."""
-    evalset, name = make_evalset(args)
-    evalset = load_evalset(write_evalset(evalset, args.evalsets_dir / name))
-    baseline, candidate = "majority", "answer_key"
-    config = {key: (str(v) if isinstance(v, Path) else v) for key, v in vars(args).items() if key != "command"}
-    with open_run(args.runs_dir, label=name, config=config, evalset_manifest=evalset.manifest) as run_dir:
-        models = {}
-        for model in (baseline, candidate):
-            with timed(run_dir, f"predict:{model}"):
-                path = run_dir / "predictions" / f"{model}.jsonl"
-                storage.write_jsonl(path, (p.to_dict() for p in BASELINES[model](evalset)))
-            with timed(run_dir, f"score:{model}"):
-                scores = score_predictions(evalset, read_predictions(path), source=str(path))
-                models[model] = score_file(evalset, scores, model=model, predictions_path=path)
-        storage.write_json(run_dir / "scores.json", {"baseline": baseline, "candidate": candidate, "models": models})
-        with timed(run_dir, "compare"):
-            rows = compare_scores({**models[baseline], "source": baseline}, {**models[candidate], "source": candidate})
-        storage.write_json(run_dir / "comparison.json", {
-            "a": baseline, "b": candidate, "rows": [r.to_dict() for r in rows],
-            "note": "model-free calibration: majority answers (floor) vs the answer key (ceiling)"})
+    """The benchmark: build the evalset, train, merge, answer with base and merged, score, compare, report."""
+    on_cpu = device_name() == "cpu"
+    evalset, name = make_evalset(args, default_rows=DEFAULT_CPU_ROWS if on_cpu else DEFAULT_GPU_ROWS)
+    evalset_dir = args.evalsets_dir / name
+    evalset = load_evalset(write_evalset(evalset, evalset_dir))
+    overrides = [*CPU_OVERRIDES, *args.set] if on_cpu else args.set
+    if on_cpu:
+        console.print(f"no CUDA: training on CPU with {', '.join(CPU_OVERRIDES)} (a later --set wins)")
+    config = load_profile(args.profile, overrides)
+    source = resolve_model(args.model, args.cache_dir)
+    with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
+                  config=run_config(args, config, source, evalset_dir)) as run_dir:
+        with timed(run_dir, "train"):
+            train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
+        with timed(run_dir, "merge"):
+            merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=args.max_new_tokens,
+                          batch_size=args.batch_size or default_batch_size(), sample_size=16 if on_cpu else 64)
+        for model in ("base", "merged"):
+            with timed(run_dir, f"generate:{model}"):
+                generate_for_run(run_dir, model, evalset, source, args)
+        with timed(run_dir, "score"):
+            score_run(run_dir, evalset)
         with timed(run_dir, "report"):
             print_report(run_dir, console)
     console.print(f"run record: {run_dir}")
     return 0
+
+
+def cmd_train(args) -> int:
+    evalset = load_evalset(args.evalset)
+    config = load_profile(args.profile, args.set)
+    source = resolve_model(args.model, args.cache_dir)
+    if args.resume:
+        with continue_run(args.resume, "train") as run_dir:
+            config = TrainConfig(**read_manifest(run_dir)["config"]["profile"])  # the run's own settings
+            summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir,
+                                    resume=True)
+    else:
+        with open_run(args.runs_dir, label=f"{evalset.manifest['name']}-{config.profile}",
+                      evalset_manifest=evalset.manifest,
+                      config=run_config(args, config, source, args.evalset)) as run_dir:
+            summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
+    console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
+                  f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
+    console.print(f"run record: {run_dir}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    with continue_run(args.run, "merge") as run_dir:
+        evalset, source = run_inputs(run_dir)
+        summary = merge_adapter(run_dir, source, check_items=check_sample(evalset),
+                                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size or default_batch_size())
+    console.print(f"merged into {run_dir / 'merged'}; adapter and merged model agree on "
+                  f"{100 * summary['agreement']:.0f}% of {summary['sample']} sampled answers")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    with continue_run(args.run, f"generate:{args.model}") as run_dir:
+        evalset, source = run_inputs(run_dir)
+        path = generate_for_run(run_dir, args.model, evalset, source, args)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path) -> dict:
+    return {"data": args.data if hasattr(args, "data") else None, "evalset_dir": str(evalset_dir),
+            "model": source.to_dict(), "profile": config.to_dict(), "seed": config.seed,
+            "max_new_tokens": getattr(args, "max_new_tokens", None), "batch_size": getattr(args, "batch_size", None)}
+
+
+def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:
+    config = read_manifest(run_dir)["config"]
+    return load_evalset(config["evalset_dir"]), ModelSource(**config["model"])
+
+
+def check_sample(evalset: Evalset) -> list:
+    return [item for item in evalset.items if item.split == "verbatim"]
+
+
+def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelSource, args) -> Path:
+    """Answer every evalset question with the base model or the run's merged model (both bf16)."""
+    from harness.generation import generate_answers, partial_path_for, write_predictions
+    from harness.models import load_model, load_tokenizer
+
+    if model == "merged":
+        if not (run_dir / "merged" / "config.json").is_file():
+            raise RunError(f"{run_dir}: no merged/ model; run `harness merge {run_dir}` first.")
+        source = ModelSource(spec=f"{run_dir.name}/merged", path=str(run_dir / "merged"), kind="local")
+    path = run_dir / "predictions" / f"{model}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(source)
+    loaded = load_model(source, quantize=False, device=device_name())
+    predictions = generate_answers(loaded, tokenizer, list(evalset.items),
+                                   batch_size=args.batch_size or default_batch_size(),
+                                   max_new_tokens=args.max_new_tokens, partial_path=partial_path_for(path),
+                                   label=f"answering as {model}")
+    write_predictions(predictions, path)
+    return path
+
+
+def score_run(run_dir: Path, evalset: Evalset) -> None:
+    """Score base, merged and the majority floor; fail loudly if the merged model answers exactly as the base."""
+    base = read_predictions(run_dir / "predictions" / "base.jsonl")
+    merged = read_predictions(run_dir / "predictions" / "merged.jsonl")
+    if [p.output for p in base] == [p.output for p in merged]:
+        raise RunError(f"{run_dir}: the merged model gives the base model's answer to every question: the adapter "
+                       "changed nothing that shows. See training.json and merge.json.")
+    floor = run_dir / "predictions" / "majority.jsonl"
+    storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
+    models = {}
+    for model in ("base", "merged", "majority"):
+        path = run_dir / "predictions" / f"{model}.jsonl"
+        scores = score_predictions(evalset, read_predictions(path), source=str(path))
+        models[model] = score_file(evalset, scores, model=model, predictions_path=path)
+    storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
+    rows = compare_scores({**models["base"], "source": "base"}, {**models["merged"], "source": "merged"})
+    storage.write_json(run_dir / "comparison.json", {
+        "a": "base", "b": "merged", "rows": [r.to_dict() for r in rows],
+        "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})
+
+
+def default_batch_size() -> int:
+    return 256 if device_name() == "cuda" else 16
 
 
 def cmd_runs_list(args) -> int:

@@ -104,6 +104,25 @@ def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest
 
 
 @contextmanager
+def continue_run(run_dir: str | Path, command: str) -> Iterator[Path]:
+    """Run one more stage (merge, generate) on an existing run: running while it works, then complete or
+    failed, so the record always says how the last command on it ended."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest["status"] == "running":
+        raise RunError(f"{run_dir}: another process is working on this run (pid {manifest['process']['pid']}).")
+    update_manifest(run_dir, lambda m: m.update(status="running", process={"host": socket.gethostname(),
+                                                                            "pid": os.getpid()}))
+    started = time.perf_counter()
+    try:
+        yield run_dir
+    except BaseException as err:
+        _finish(run_dir, "failed", started, error="".join(traceback.format_exception_only(err)).strip(), step=command)
+        raise
+    _finish(run_dir, "complete", started, step=command)
+
+
+@contextmanager
 def timed(run_dir: Path, step: str) -> Iterator[None]:
     """Record a step's wall time in the manifest as soon as it ends."""
     started = time.perf_counter()
@@ -118,11 +137,12 @@ def update_manifest(run_dir: Path, change) -> dict:
     return manifest
 
 
-def _finish(run_dir: Path, status: str, started: float, error: str | None = None) -> None:
+def _finish(run_dir: Path, status: str, started: float, error: str | None = None, step: str = "total") -> None:
     def change(manifest: dict) -> None:
         manifest["status"] = status
         manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        manifest["timings"]["total"] = round(time.perf_counter() - started, 3)
+        manifest["timings"][step] = round(time.perf_counter() - started, 3)
+        manifest.pop("error", None)
         if error:
             manifest["error"] = error
     update_manifest(run_dir, change)

@@ -16,3 +16,32 @@ def real_sample() -> Path:
     if not REAL_SAMPLE.is_file():
         pytest.skip(f"real MAL sample not found at {REAL_SAMPLE} (it lives in ../shared/data beside the checkout)")
     return REAL_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def embedded_source():
+    """The real embedded Gemma-3-270M, converted once into the user cache (about 90 s the first time)."""
+    pytest.importorskip("torch")
+    from harness.models import EMBEDDED, resolve_model
+    return resolve_model(EMBEDDED)
+
+
+@pytest.fixture(scope="session")
+def tiny_source(embedded_source, tmp_path_factory):
+    """A two-layer Gemma-3 with random weights and the real tokenizer: the whole model path in seconds."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from harness.models import ModelSource, load_tokenizer, stop_token_ids
+
+    tokenizer = load_tokenizer(embedded_source)
+    config = AutoConfig.from_pretrained(embedded_source.path)
+    config.update({"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "num_key_value_heads": 1, "head_dim": 64, "layer_types": ["sliding_attention", "full_attention"]})
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    folder = tmp_path_factory.mktemp("tiny-gemma3")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return ModelSource(spec=str(folder), path=str(folder), kind="local")

@@ -1,0 +1,99 @@
+"""Predictions: a model's answers to an evalset's questions, by batched greedy decoding.
+
+Consumes a model, its tokenizer and `QAItem`s; produces `Prediction`s, one per question, in evalset order:
+
+    {"id": "verbatim-12-episodes", "output": "Hoshimura no Kazeri has 13 episodes."}
+
+Questions are sorted by length (little padding; the longest batch first, so a memory limit shows at once),
+left-padded, decoded greedily until end of turn or `max_new_tokens`. Finished answers are appended to a
+partial file as they come, so an interrupted or out-of-memory run resumes where it stopped; on CUDA
+out-of-memory the batch is halved and retried.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.progress import Progress
+
+from harness import storage
+from harness.evalsets import QAItem
+from harness.models import stop_token_ids
+from harness.scoring import Prediction
+
+
+def chat_prompt(tokenizer, question: str) -> str:
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, max_new_tokens: int,
+                     partial_path: Path | None = None, label: str = "generating") -> list[Prediction]:
+    done: dict[str, str] = {}
+    if partial_path is not None and partial_path.is_file():
+        done = {row["id"]: row["output"] for row in storage.read_jsonl(partial_path, ("id", "output"))}
+    todo = [item for item in items if item.id not in done]
+    prompts = {item.id: chat_prompt(tokenizer, item.question) for item in todo}
+    lengths = {i: len(tokenizer(p, add_special_tokens=False).input_ids) for i, p in prompts.items()}
+    todo.sort(key=lambda item: -lengths[item.id])
+    partial = open(partial_path, "a", encoding="utf-8") if partial_path is not None else None
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(label, total=len(items), completed=len(done))
+            start = 0
+            while start < len(todo):
+                batch = todo[start:start + batch_size]
+                try:
+                    outputs = _generate_batch(model, tokenizer, [prompts[i.id] for i in batch], max_new_tokens)
+                except Exception as err:  # noqa: BLE001 - only out-of-memory is retried; the rest re-raises
+                    if not _is_out_of_memory(err) or batch_size == 1:
+                        raise
+                    batch_size //= 2
+                    _free_cuda_cache()
+                    continue
+                for item, output in zip(batch, outputs, strict=True):
+                    done[item.id] = output
+                    if partial is not None:
+                        partial.write(json.dumps({"id": item.id, "output": output}, ensure_ascii=False) + "\n")
+                if partial is not None:
+                    partial.flush()
+                start += len(batch)
+                progress.update(task, advance=len(batch))
+    finally:
+        if partial is not None:
+            partial.close()
+    return [Prediction(id=item.id, output=done[item.id]) for item in items]
+
+
+def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    import torch
+
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    with torch.inference_mode():
+        generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, top_p=None,
+                                   top_k=None, temperature=None, eos_token_id=stop_token_ids(tokenizer),
+                                   pad_token_id=tokenizer.pad_token_id)
+    new_tokens = generated[:, encoded["input_ids"].shape[1]:]
+    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _is_out_of_memory(err: Exception) -> bool:
+    import torch
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def _free_cuda_cache() -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def write_predictions(predictions: list[Prediction], path: Path) -> None:
+    """The complete file, atomically; the partial file it replaces is removed after."""
+    storage.write_jsonl(path, (p.to_dict() for p in predictions))
+    path.with_suffix(".partial.jsonl").unlink(missing_ok=True)
+
+
+def partial_path_for(path: Path) -> Path:
+    return path.with_suffix(".partial.jsonl")

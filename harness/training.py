@@ -1,0 +1,140 @@
+"""Training: a QLoRA adapter from an evalset's `train.jsonl`, one recipe you read top to bottom.
+
+load the base in 4-bit NF4 -> prepare it for k-bit training -> LoRA on every linear layer but lm_head ->
+TRL SFTTrainer on the chat records -> save the adapter, the loss curve and the figures in the run directory.
+
+Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`), `training.json` and
+`plots/loss.png`. Example `training.json` (abridged):
+
+    {"profile": "fast", "device": "cuda", "steps": 130, "epochs": 6.0, "train_seconds": 41.2,
+     "tokens": 1184000, "tokens_per_second": 28738, "final_loss": 0.08, "loss_curve": [[5, 3.1], ...]}
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness import storage
+from harness.config import TrainConfig
+from harness.models import ModelSource, device_name, load_model, load_tokenizer
+
+
+def chat_records(train_rows: list[dict]) -> list[dict]:
+    """Evalset records -> TRL's conversational prompt/completion format, so the loss can skip the prompt."""
+    return [{"prompt": [m for m in row["messages"] if m["role"] == "user"],
+             "completion": [m for m in row["messages"] if m["role"] == "assistant"]} for row in train_rows]
+
+
+def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelSource, run_dir: Path,
+                  resume: bool = False) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    set_seed(config.seed)
+    device = device_name()
+    tokenizer = load_tokenizer(source)
+
+    # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute.
+    model = load_model(source, quantize=True, device=device)
+    # 2. Norms and embeddings to fp32, input gradients on, activation checkpointing if the profile asks.
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    # 3. LoRA on every linear layer; peft's "all-linear" leaves the output layer (lm_head) out.
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
+    # 4. The chat records. The chat template ends the answer with <end_of_turn>, so stopping is trained too.
+    dataset = Dataset.from_list(chat_records(train_rows))
+    # 5. The trainer: TRL tokenises with the chat template, masks the prompt when answer_only_loss is set,
+    #    packs without padding when packing is set, and computes the loss through a chunked (fused) LM head.
+    args = SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        optim=config.optimizer,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        num_train_epochs=config.epochs,
+        gradient_checkpointing=config.gradient_checkpointing,
+        completion_only_loss=config.answer_only_loss,
+        packing=config.packing,
+        packing_strategy="bfd",
+        max_length=config.max_length,
+        bf16=True,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        data_seed=config.seed,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        dataloader_num_workers=0,
+        use_cpu=device == "cpu",
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=lora)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    checkpoint = _last_checkpoint(run_dir) if resume else None
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - started
+    # 6. The adapter alone (a few MB); merging happens later, onto an unquantised base.
+    trainer.save_model(str(run_dir / "adapter"))
+    tokenizer.save_pretrained(str(run_dir / "adapter"))
+
+    curve = [[entry["step"], entry["loss"]] for entry in trainer.state.log_history if "loss" in entry]
+    tokens = int(trainer.state.num_input_tokens_seen)
+    summary = {
+        "profile": config.profile,
+        "config": config.to_dict(),
+        "model": source.to_dict(),
+        "device": device,
+        "records": len(train_rows),
+        "steps": trainer.state.global_step,
+        "epochs": round(float(trainer.state.epoch or 0), 3),
+        "train_seconds": round(seconds, 2),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
+        "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
+        "final_loss": curve[-1][1] if curve else None,
+        "loss_curve": curve,
+    }
+    storage.write_json(run_dir / "training.json", summary)
+    plot_loss(curve, run_dir / "plots" / "loss.png", title=f"{config.profile} profile, {source.spec}")
+    return summary
+
+
+def _last_checkpoint(run_dir: Path) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
+    if last is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from under checkpoints/; train it afresh.")
+    return last
+
+
+def plot_loss(curve: list[list[float]], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if curve:
+        ax.plot([s for s, _ in curve], [loss for _, loss in curve], marker=".")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,55 @@
+from importlib import resources
+
+import pytest
+
+from harness.models import GEMMA_TURN_TEMPLATE, ModelError, resolve_model
+
+CONVERSATION = [{"role": "user", "content": "How many episodes does Kazehana no Tabi have? "},
+                {"role": "assistant", "content": "Kazehana no Tabi has 13 episodes."}]
+
+
+def test_gemma_turn_fallback_renders_as_gemma_it(tiny_source):
+    """The fallback for template-less tokenizers gives exactly the text Gemma-it's own template gives."""
+    from harness.models import load_tokenizer
+    tokenizer = load_tokenizer(tiny_source)
+    gemma_it = resources.files("trl").joinpath("chat_templates/gemma.jinja").read_text()
+    for messages, prompt in ((CONVERSATION, False), (CONVERSATION[:1], True)):
+        ours = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt,
+                                             chat_template=GEMMA_TURN_TEMPLATE)
+        theirs = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt,
+                                               chat_template=gemma_it)
+        assert ours == theirs
+    assert ours == "<bos><start_of_turn>user\nHow many episodes does Kazehana no Tabi have?<end_of_turn>\n" \
+                   "<start_of_turn>model\n"
+
+
+def test_embedded_checkpoint_is_dense_bf16_with_stop_tokens(embedded_source):
+    import json
+    from pathlib import Path
+    folder = Path(embedded_source.path)
+    assert (folder / "model.safetensors").is_file() and embedded_source.kind == "embedded"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["dtype"] == "bfloat16" and "quantization_config" not in config
+    generation = json.loads((folder / "generation_config.json").read_text())
+    assert 106 in generation["eos_token_id"]  # <end_of_turn>
+    assert resolve_model("gemma-3-270m").path == embedded_source.path  # converted once, reused
+
+
+@pytest.mark.parametrize("spec, kind", [("google/gemma-2b-it", "hub"), ("org/model", "hub")])
+def test_hub_ids_resolve_without_download(spec, kind):
+    assert resolve_model(spec).kind == kind
+
+
+def test_bad_model_specs(tmp_path):
+    with pytest.raises(ModelError, match="not a checkpoint folder"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="not 'gemma-3-270m', an existing folder, or a Hugging Face id"):
+        resolve_model("no-such-thing")
+
+
+def test_unreachable_hub_model_is_a_clear_error(monkeypatch):
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network here: fail at once
+    from harness.models import load_tokenizer
+    with pytest.raises(ModelError, match="(?s)cannot fetch 'google/gemma-2b-it'.*hf auth login"):
+        load_tokenizer(resolve_model("google/gemma-2b-it"))

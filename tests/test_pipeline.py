@@ -1,0 +1,106 @@
+"""Train, merge, generate and score on a tiny random Gemma-3: the model half of the pipeline in seconds."""
+
+import json
+
+import pytest
+
+from harness.config import load_profile
+from harness.evalsets import build_evalset
+from harness.synthetic import generate_catalogue
+
+pytest.importorskip("torch")
+FAST_TINY = ["max_steps=4", "batch_size=4", "logging_steps=1", "save_steps=2", "learning_rate=1e-2"]
+
+
+@pytest.fixture(scope="module")
+def evalset():
+    return build_evalset(generate_catalogue(6, 0), name="tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, evalset, tiny_source):
+    from harness.training import train_adapter
+    run_dir = tmp_path_factory.mktemp("run")
+    summary = train_adapter(load_profile("fast", FAST_TINY), train_rows=list(evalset.train)[:24],
+                            source=tiny_source, run_dir=run_dir)
+    return run_dir, summary
+
+
+def test_training_writes_adapter_curve_and_figures(trained_run):
+    run_dir, summary = trained_run
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert summary["steps"] == 4 and summary["tokens"] > 0 and summary["device"] == "cpu"
+    assert len(summary["loss_curve"]) == 4 and (run_dir / "plots" / "loss.png").is_file()
+    adapter_config = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    targets = {name.rsplit(".", 1)[-1] for name in adapter_config["target_modules"]}
+    assert adapter_config["r"] == 64 and "lm_head" not in targets
+    assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_article_profile_trains_on_cpu(tmp_path, evalset, tiny_source):
+    """The article's recipe as written (paged AdamW 8-bit, checkpointing, whole-sequence loss) runs on CPU."""
+    from harness.training import train_adapter
+    summary = train_adapter(load_profile("article", ["max_steps=2"]), train_rows=list(evalset.train)[:8],
+                            source=tiny_source, run_dir=tmp_path)
+    assert summary["steps"] == 2 and summary["config"]["optimizer"] == "paged_adamw_8bit"
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, evalset, tiny_source):
+    from harness.training import train_adapter
+    rows = list(evalset.train)[:16]
+    train_adapter(load_profile("fast", [*FAST_TINY, "max_steps=2", "save_steps=1"]), train_rows=rows,
+                  source=tiny_source, run_dir=tmp_path)
+    resumed = train_adapter(load_profile("fast", [*FAST_TINY, "max_steps=4", "save_steps=1"]), train_rows=rows,
+                            source=tiny_source, run_dir=tmp_path, resume=True)
+    assert resumed["steps"] == 4 and resumed["resumed_from_step"] == 2  # steps 1-2 were not trained again
+    assert [step for step, _ in resumed["loss_curve"]] == [1, 2, 3, 4]  # one curve across both sessions
+
+
+def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run, evalset, tiny_source):
+    from harness.generation import generate_answers
+    from harness.merging import merge_adapter
+    from harness.models import ModelSource, load_model, load_tokenizer
+    run_dir, _ = trained_run
+    items = [i for i in evalset.items if i.split == "verbatim"]
+    summary = merge_adapter(run_dir, tiny_source, check_items=items, max_new_tokens=8, batch_size=4, sample_size=6)
+    assert summary["lora_delta_norm"] > 0 and summary["sample"] == 6 and 0 <= summary["agreement"] <= 1
+    assert (run_dir / "merged" / "model.safetensors").is_file()
+    merged = ModelSource("merged", str(run_dir / "merged"), "local")
+    predictions = generate_answers(load_model(merged, quantize=False, device="cpu"), load_tokenizer(merged),
+                                   items[:10], batch_size=4, max_new_tokens=8)
+    assert [p.id for p in predictions] == [i.id for i in items[:10]]
+
+
+def test_zero_adapter_is_refused(tmp_path, evalset, tiny_source):
+    from harness.merging import MergeError, merge_adapter
+    from harness.training import train_adapter
+    train_adapter(load_profile("fast", [*FAST_TINY, "max_steps=1", "learning_rate=0"]),
+                  train_rows=list(evalset.train)[:4], source=tiny_source, run_dir=tmp_path)
+    with pytest.raises(MergeError, match="changes nothing"):
+        merge_adapter(tmp_path, tiny_source, check_items=list(evalset.items), max_new_tokens=4, batch_size=2)
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, monkeypatch, tiny_source):
+    import harness.generation as generation
+    from harness.models import load_tokenizer
+    seen = []
+
+    def fake_batch(model, tokenizer, prompts, max_new_tokens):
+        seen.append(len(prompts))
+        if len(prompts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [f"answer {len(p)}" for p in prompts]
+    monkeypatch.setattr(generation, "_generate_batch", fake_batch)
+    items = list(evalset.items)[:7]
+    partial = tmp_path / "p.partial.jsonl"
+    answers = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8,
+                                          max_new_tokens=4, partial_path=partial)
+    assert seen[:3] == [7, 4, 2] and len(answers) == 7 and all(a.output for a in answers)
+    assert len(partial.read_text().splitlines()) == 7
+
+    def must_not_run(*args):
+        raise AssertionError("finished answers are not generated again")
+    monkeypatch.setattr(generation, "_generate_batch", must_not_run)
+    again = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8, max_new_tokens=4,
+                                        partial_path=partial)
+    assert again == answers
