@@ -1,0 +1,45 @@
+"""`harness run` on the real embedded Gemma-3-270M, a handful of steps and questions: every file, the
+manifest and the scores complete and sane."""
+
+import json
+
+import pytest
+
+from harness.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_source):
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--rows", "3", "--set", "max_steps=3", "--set", "batch_size=4", "--set", "learning_rate=5e-3",
+            "--max-new-tokens", "12"]
+    assert main(argv) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and "error" not in manifest
+    stages = {"train", "merge", "generate:base", "generate:merged", "score", "report", "total"}
+    assert stages <= set(manifest["timings"])
+    assert manifest["config"]["profile"]["batch_size"] == 4 and manifest["config"]["model"]["kind"] == "embedded"
+    assert manifest["hardware"]["cpus"] and manifest["packages"]["trl"]
+
+    training = json.loads((run_dir / "training.json").read_text())
+    assert training["steps"] == 3 and training["tokens"] > 0 and training["device"] == "cpu"
+    merge = json.loads((run_dir / "merge.json").read_text())
+    assert merge["lora_delta_norm"] > 0 and 0 <= merge["agreement"] <= 1
+    for name in ("adapter/adapter_model.safetensors", "merged/model.safetensors", "report.md", "plots/loss.png",
+                 "plots/accuracy.png", "comparison.json"):
+        assert (run_dir / name).is_file(), name
+
+    evalset_dir = tmp_path / manifest["config"]["evalset_dir"]
+    questions = len((evalset_dir / "eval.jsonl").read_text().splitlines())
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert set(scores["models"]) == {"base", "merged", "majority"}
+    for model, data in scores["models"].items():
+        assert len(data["items"]) == questions, model
+        assert len((run_dir / "predictions" / f"{model}.jsonl").read_text().splitlines()) == questions
+        for split, fields in data["summary"].items():
+            assert 0 <= fields["all"]["accuracy"] <= 1 and fields["all"]["n"] > 0, (model, split)
+    base = scores["models"]["base"]["summary"]
+    assert base["verbatim"]["all"]["accuracy"] < 0.2  # fictional facts: the base model cannot know them
+    assert not list((run_dir / "predictions").glob("*.partial.jsonl"))
