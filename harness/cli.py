@@ -91,7 +91,8 @@ def parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a QLoRA adapter into a new run (or --resume one)")
     train.add_argument("--evalset", type=Path, required=True)
     add_model_options(train)
-    train.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN from its last checkpoint")
+    train.add_argument("--resume", type=Path, metavar="RUN",
+                       help="continue RUN from its last checkpoint, with RUN's own profile settings")
     train.set_defaults(command=cmd_train)
 
     merge = sub.add_parser("merge", help="merge a run's adapter into the bf16 base; check agreement")

@@ -118,12 +118,7 @@ def plot_accuracy(summary_a: dict, summary_b: dict, a: str, b: str, path: Path) 
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=2, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return storage.write_figure(fig, path)
 
 
 def build_report(run_dir: str | Path) -> Group:

@@ -45,3 +45,23 @@ def tiny_source(embedded_source, tmp_path_factory):
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return ModelSource(spec=str(folder), path=str(folder), kind="local")
+
+
+@pytest.fixture
+def scored_run(tmp_path):
+    """A run directory as `harness run` leaves it, with model-free answers standing in for the two models
+    (base: the majority floor; merged: the answer key), scored by the same code path."""
+    from harness.baselines import answer_key, majority
+    from harness.cli import score_run
+    from harness.evalsets import build_evalset, load_evalset, write_evalset
+    from harness.runs import open_run
+    from harness.storage import write_jsonl
+    from harness.synthetic import generate_catalogue
+
+    evalset = load_evalset(write_evalset(build_evalset(generate_catalogue(60, 2), name="e", seed=2),
+                                         tmp_path / "evalsets" / "e"))
+    with open_run(tmp_path / "runs", label="e", config={"seed": 2}, evalset_manifest=evalset.manifest) as run_dir:
+        for model, predict in (("base", majority), ("merged", answer_key)):
+            write_jsonl(run_dir / "predictions" / f"{model}.jsonl", (p.to_dict() for p in predict(evalset)))
+        score_run(run_dir, evalset)
+    return run_dir

@@ -53,18 +53,24 @@ def test_missing_predictions_are_named(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "p.scores.json").exists()
 
 
-def test_run_then_list_then_compare_run_dirs(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "--rows", "50"]) == 0
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    assert {p.name for p in run_dir.iterdir()} >= {
-        "manifest.json", "predictions", "scores.json", "comparison.json", "report.md", "plots"}
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+def test_runs_list_and_compare_run_dirs(scored_run, monkeypatch, capsys):
+    monkeypatch.chdir(scored_run.parent.parent)
     capsys.readouterr()
     assert main(["runs", "list"]) == 0
     assert "complete" in capsys.readouterr().out
-    assert main(["compare", str(run_dir)]) == 0  # baseline vs candidate within one run
-    assert main(["compare", f"{run_dir}:answer_key", str(run_dir), "--fail-on-drop", "0"]) == 0
+    assert main(["compare", str(scored_run)]) == 0  # baseline vs candidate within one run
+    assert main(["compare", f"{scored_run}:merged", str(scored_run), "--fail-on-drop", "0"]) == 0
+    assert main(["compare", f"{scored_run}:merged", f"{scored_run}:base", "--fail-on-drop", "0.02"]) == 1
+
+
+def test_identical_base_and_merged_answers_fail_the_run(scored_run):
+    from harness.cli import score_run
+    from harness.evalsets import load_evalset
+    from harness.runs import RunError
+    merged = scored_run / "predictions" / "merged.jsonl"
+    merged.write_text((scored_run / "predictions" / "base.jsonl").read_text())
+    with pytest.raises(RunError, match="gives the base model's answer to every question"):
+        score_run(scored_run, load_evalset(scored_run.parent.parent / "evalsets" / "e"))
 
 
 @pytest.mark.parametrize("argv", [["report", "nowhere"], ["compare", "nowhere.json", "x.json"]])
