@@ -2,6 +2,7 @@
 manifest and the scores complete and sane."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_sourc
                  "plots/accuracy.png", "comparison.json"):
         assert (run_dir / name).is_file(), name
 
-    evalset_dir = tmp_path / manifest["config"]["evalset_dir"]
+    evalset_dir = Path(manifest["config"]["evalset_dir"])
     questions = len((evalset_dir / "eval.jsonl").read_text().splitlines())
     scores = json.loads((run_dir / "scores.json").read_text())
     assert set(scores["models"]) == {"base", "merged", "majority"}

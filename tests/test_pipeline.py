@@ -104,3 +104,23 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     again = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8, max_new_tokens=4,
                                         partial_path=partial)
     assert again == answers
+
+
+def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
+    """The stage commands on one run directory, each leaving the run complete."""
+    from harness.cli import main
+    from harness.runs import read_manifest
+    monkeypatch.chdir(tmp_path)
+    assert main(["evalset", "build", "--rows", "4", "--name", "e"]) == 0
+    tiny = ["--model", tiny_source.path, "--set", "max_steps=2", "--set", "save_steps=1", "--set", "batch_size=4"]
+    assert main(["train", "--evalset", "evalsets/e", *tiny]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert json.loads((run_dir / "training.json").read_text())["resumed_from_step"] == 2
+    assert main(["merge", str(run_dir), "--max-new-tokens", "4", "--batch-size", "4"]) == 0
+    for model in ("base", "merged"):
+        assert main(["generate", str(run_dir), "--model", model, "--max-new-tokens", "4"]) == 0
+        assert (run_dir / "predictions" / f"{model}.jsonl").is_file()
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "complete"
+    assert {"train", "merge", "generate:base", "generate:merged"} <= set(manifest["timings"])
