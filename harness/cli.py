@@ -21,13 +21,14 @@ from rich.table import Table
 
 from harness import storage
 from harness.baselines import BASELINES
+from harness.bench import SECTIONS, SIZES
 from harness.catalogue import CatalogueError, read_catalogue_csv
 from harness.comparison import ComparisonError, compare_scores, load_scores, regressions
 from harness.config import ConfigError, TrainConfig, load_profile
 from harness.evalsets import SPLITS, Evalset, EvalsetError, build_evalset, load_evalset, write_evalset
 from harness.merging import MergeError, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
-from harness.reports import comparison_table, print_report
+from harness.reports import bench_tables, comparison_table, print_report
 from harness.runs import RunError, continue_run, list_runs, open_run, read_manifest, timed
 from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
 from harness.storage import RecordError
@@ -110,6 +111,19 @@ def parser() -> argparse.ArgumentParser:
     listing = runs.add_parser("list", help="runs with status and headline accuracy")
     listing.add_argument("--runs-dir", type=Path, default=Path("runs"))
     listing.set_defaults(command=cmd_runs_list)
+
+    bench = sub.add_parser("bench", help="the article recipe against the fast one on this device: speed, memory, "
+                                         "MFU, equal-time quality, generation, scale (writes bench.json)")
+    bench.add_argument("--size", choices=sorted(SIZES), help="'gpu' on CUDA (default there), 'tiny' on CPU")
+    bench.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
+    bench.add_argument("--recipes", help="comma-separated training recipes of the size (default: all)")
+    bench.add_argument("--earlier", type=Path, metavar="BENCH_JSON",
+                       help="an earlier bench.json whose sections stand in for those not run now")
+    bench.add_argument("--run-scale", action="store_true",
+                       help="train and answer the Kaggle-sized job for real (default: build it, project the rest)")
+    bench.add_argument("--cache-dir", type=Path, help=f"where models are converted (env {CACHE_ENV})")
+    bench.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    bench.set_defaults(command=cmd_bench)
 
     report = sub.add_parser("report", help="print a run's tables; write report.md and plots")
     report.add_argument("run", type=Path)
@@ -367,6 +381,26 @@ def cmd_runs_list(args) -> int:
         table.add_row(row["run"], f"[{colour}]{row['status']}[/]", row["evalset"], headline or "–",
                       f"{row['total_s']:.1f}" if row["total_s"] is not None else "–")
     console.print(table)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from harness.bench import run_bench
+
+    size = SIZES[args.size or ("gpu" if device_name() == "cuda" else "tiny")]
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}.")
+    config = {"size": dataclasses.asdict(size), "sections": list(sections), "recipes": args.recipes,
+              "run_scale": args.run_scale, "seed": 0}
+    with open_run(args.runs_dir, label=f"bench-{size.name}", config=config,
+                  evalset_manifest={"name": f"synthetic-{size.rows}-s0-en", "sha256": None}) as run_dir:
+        result = run_bench(size, sections=sections, out=run_dir, cache_dir=args.cache_dir, run_scale=args.run_scale,
+                           recipes=tuple(args.recipes.split(",")) if args.recipes else None,
+                           earlier=storage.read_json(args.earlier) if args.earlier else None)
+    console.print(bench_tables(result))
+    console.print(f"bench record: {run_dir / 'bench.json'}")
     return 0
 
 

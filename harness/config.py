@@ -46,6 +46,7 @@ class TrainConfig:
     logging_steps: int
     save_steps: int
     seed: int = 0
+    load_in_4bit: bool = True  # QLoRA; false trains LoRA on the bf16 base (the bench reports it beside QLoRA)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

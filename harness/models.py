@@ -8,6 +8,9 @@ the same for all three kinds. Only safetensors are loaded and `trust_remote_code
     resolve_model("gemma-3-270m")         -> ModelSource(path="~/.cache/harness/gemma-3-270m-bf16", kind="embedded")
     resolve_model("google/gemma-2b-it")   -> ModelSource(..., path="google/gemma-2b-it", kind="hub")
     resolve_model("./checkpoints/mine")   -> ModelSource(..., kind="local")
+    resolve_model("random:gemma-2b")      -> ModelSource(..., kind="random")  # an architecture, random weights
+
+Random-weight architectures serve speed and memory measurements only (`harness bench`): they know nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,22 @@ GEMMA_TURN_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
 END_OF_TURN = "<end_of_turn>"
+
+
+RANDOM_PREFIX = "random:"
+# Architectures built from their config with random weights and the embedded tokenizer.
+RANDOM_ARCHITECTURES = {
+    # google/gemma-2b's config.json: the article's model size. The embedded tokenizer's vocabulary (262,144)
+    # replaces Gemma-2b's 256,000: 2.4% more parameters, so its memory figures err on the safe side.
+    "gemma-2b": {"model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,
+                 "num_attention_heads": 8, "num_key_value_heads": 1, "head_dim": 256,
+                 "hidden_act": "gelu_pytorch_tanh", "max_position_embeddings": 8192, "rms_norm_eps": 1e-6,
+                 "rope_theta": 10000.0},
+    # Gemma-3-270M's own config shrunk to two narrow layers: the whole model path in seconds on a CPU.
+    "gemma-3-tiny": {"model_type": "gemma3_text", "hidden_size": 128, "intermediate_size": 256,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 64,
+                     "layer_types": ["sliding_attention", "full_attention"]},
+}
 
 
 class ModelError(RuntimeError):
@@ -58,6 +77,12 @@ def default_cache_dir() -> Path:
 def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource:
     if spec == EMBEDDED:
         return ModelSource(spec, str(embedded_checkpoint(Path(cache_dir or default_cache_dir()))), "embedded")
+    if spec.startswith(RANDOM_PREFIX):
+        name = spec.removeprefix(RANDOM_PREFIX)
+        if name not in RANDOM_ARCHITECTURES:
+            raise ModelError(f"--model {spec!r}: no such architecture; known: "
+                             f"{[RANDOM_PREFIX + n for n in RANDOM_ARCHITECTURES]}.")
+        return ModelSource(spec, str(random_checkpoint(name, Path(cache_dir or default_cache_dir()))), "random")
     if Path(spec).exists():
         folder = Path(spec)
         if not (folder / "config.json").is_file() or not list(folder.glob("*.safetensors")):
@@ -89,6 +114,51 @@ def embedded_checkpoint(cache_dir: Path) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def random_checkpoint(name: str, cache_dir: Path) -> Path:
+    """An architecture from RANDOM_ARCHITECTURES with seeded random bf16 weights, saved once like a real
+    checkpoint so that it loads (4-bit too) through the same path as every other model."""
+    from filelock import FileLock
+
+    target = cache_dir / f"random-{name}"
+    if (target / "config.json").is_file() and list(target.glob("*.safetensors")):
+        return target
+    embedded = embedded_checkpoint(cache_dir)  # the tokenizer, and the base config of Gemma-3 variants
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").is_file() and list(target.glob("*.safetensors")):
+            return target
+        staging = cache_dir / f".{target.name}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            _build_random(name, embedded, staging)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _build_random(name: str, embedded: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded)
+    values = dict(RANDOM_ARCHITECTURES[name])
+    model_type = values.pop("model_type")
+    config = AutoConfig.from_pretrained(embedded)
+    if config.model_type != model_type:
+        config = AutoConfig.for_model(model_type)
+    config.update({**values, "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+                   "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                   "tie_word_embeddings": True})
+    torch.manual_seed(0)
+    # Initialised where it is fastest (a 2.6B-parameter init takes minutes on two CPU cores, seconds on a GPU).
+    with torch.device(device_name()):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
 
 
 def _convert_gguf(cache_dir: Path, out: Path) -> None:

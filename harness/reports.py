@@ -160,3 +160,60 @@ def build_report(run_dir: str | Path) -> Group:
 
 def print_report(run_dir: str | Path, console: Console | None = None) -> None:
     (console or Console()).print(build_report(run_dir))
+
+
+def _num(x, fmt: str = ",.0f", scale: float = 1.0) -> str:
+    return "–" if x is None else format(x * scale, fmt)
+
+
+def bench_tables(result: dict) -> Group:
+    """`harness bench`'s tables: training, quality at equal time, generation, and the targets."""
+    parts = []
+    ceiling = result.get("ceiling")
+    if ceiling:
+        parts.append(f"{result['device']}: bf16 matmul ceiling {ceiling['tflops']:,.1f} TFLOP/s "
+                     f"(n={ceiling['n']}); model {result['model']['spec']}, {result['rows']} synthetic anime")
+    training = result.get("training") or {}
+    big = result.get("big-model")
+    if training or big:
+        table = Table(title="training (after warm-up; non-pad tokens)")
+        for header in ("recipe", "batch", "tokens/s", "examples/s", "s/step", "peak GiB", "GFLOP/token", "MFU %"):
+            table.add_column(header, justify="left" if header in ("recipe", "batch") else "right")
+        rows = list(training.items()) + ([(f"article on {big['model']}", big)] if big else [])
+        for name, r in rows:
+            table.add_row(name, r.get("batch", ""), _num(r.get("tokens_per_second")),
+                          _num(r.get("examples_per_second"), ",.1f"), _num(r.get("seconds_per_step"), ".3f"),
+                          _num(r.get("peak_gib"), ".2f"), _num(r.get("flops_per_token"), ".2f", 1e-9),
+                          _num(r.get("mfu"), ".2f", 100))
+        parts.append(table)
+    quality = result.get("quality")
+    if quality:
+        table = Table(title=f"quality after the same {quality['budget_seconds']:.0f} s of training")
+        for header in ("recipe", "steps", "epochs", "train s", "verbatim % [95% CI]", "paraphrase % [95% CI]"):
+            table.add_column(header, justify="left" if header == "recipe" else "right")
+        for name in ("article", "fast"):
+            r = quality[name]
+            cells = [f"{pct(r[s]['accuracy'])} [{pct(r[s]['ci_low'])}, {pct(r[s]['ci_high'])}]"
+                     for s in ("verbatim", "paraphrase")]
+            table.add_row(name, str(r["steps"]), f"{r['epochs']:.2f}", f"{r['train_seconds']:.0f}", *cells)
+        parts.append(table)
+    generation = result.get("generation")
+    if generation:
+        table = Table(title=f"generation (greedy, up to {generation['max_new_tokens']} new tokens)")
+        for header in ("batch", "cache", "questions", "questions/s", "new tokens/s", "warm-up s"):
+            table.add_column(header, justify="right")
+        for r in generation["runs"]:
+            table.add_row(str(r["batch_size"]), r["cache"], str(r["questions"]), _num(r["questions_per_second"]),
+                          _num(r["new_tokens_per_second"]), _num(r["warmup_seconds"], ".1f"))
+        parts.append(table)
+    if result.get("targets"):
+        table = Table(title="targets")
+        for header in ("target", "measured", "met"):
+            table.add_column(header)
+        for t in result["targets"]:
+            value = t["value"]
+            shown = "–" if value is None else f"{value:,.3g}" if isinstance(value, float) else str(value)
+            met = {True: "[green]yes[/]", False: "[red]no[/]", None: "not run"}[t["met"]]
+            table.add_row(t["target"], shown, met)
+        parts.append(table)
+    return Group(*parts)

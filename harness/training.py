@@ -7,7 +7,13 @@ Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`)
 `plots/loss.png`. Example `training.json` (abridged):
 
     {"profile": "fast", "device": "cuda", "steps": 130, "epochs": 6.0, "train_seconds": 41.2,
-     "tokens": 1184000, "tokens_per_second": 28738, "final_loss": 0.08, "loss_curve": [[5, 3.1], ...]}
+     "tokens": 1184000, "tokens_per_second": 28738, "final_loss": 0.08, "loss_curve": [[5, 3.1], ...],
+     "throughput": {"warmup_steps": 5, "steps": 125, "seconds_per_step": 0.31, "tokens_per_second": 29410,
+                    "examples_per_second": 402.7, "tokens_per_example": 73.0}}
+
+`tokens_per_second` is the whole training's mean; `throughput` measures only the steps after warm-up
+(CUDA initialisation, allocator growth and the first kernels' tuning would otherwise count against it),
+counting non-pad input tokens, as `harness bench` reports them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ def chat_records(train_rows: list[dict]) -> list[dict]:
 
 
 def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelSource, run_dir: Path,
-                  resume: bool = False) -> dict:
+                  resume: bool = False, time_budget_s: float | None = None) -> dict:
+    """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -38,10 +45,11 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     device = device_name()
     tokenizer = load_tokenizer(source)
 
-    # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute.
-    model = load_model(source, quantize=True, device=device)
+    # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute (bf16 alone if the config says).
+    model = load_model(source, quantize=config.load_in_4bit, device=device)
     # 2. Norms and embeddings to fp32, input gradients on, activation checkpointing if the profile asks.
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    if config.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     # 3. LoRA on every linear layer; peft's "all-linear" leaves the output layer (lm_head) out.
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
@@ -76,8 +84,9 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         dataloader_num_workers=0,
         use_cpu=device == "cpu",
     )
+    meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora)
+                         peft_config=lora, callbacks=[_callback(meter)])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     checkpoint = _last_checkpoint(run_dir) if resume else None
@@ -88,6 +97,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     trainer.save_model(str(run_dir / "adapter"))
     tokenizer.save_pretrained(str(run_dir / "adapter"))
 
+    tokens_per_example, scored_fraction = _dataset_tokens(trainer, len(train_rows))
     curve = [[entry["step"], entry["loss"]] for entry in trainer.state.log_history if "loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen)
     summary = {
@@ -104,11 +114,90 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
         "final_loss": curve[-1][1] if curve else None,
+        "stopped_at_budget": meter.stopped_at_budget,
+        "throughput": meter.summary(tokens_per_example=tokens_per_example),
+        "scored_fraction": scored_fraction,
         "loss_curve": curve,
     }
     storage.write_json(run_dir / "training.json", summary)
     plot_loss(curve, run_dir / "plots" / "loss.png", title=f"{config.profile} profile, {source.spec}")
     return summary
+
+
+class ThroughputMeter:
+    """Per-step clock and non-pad token marks; the rate over the steps after warm-up; a wall-clock stop."""
+
+    def __init__(self, time_budget_s: float | None = None, clock=time.perf_counter):
+        self.time_budget_s = time_budget_s
+        self.clock = clock
+        self.started: float | None = None
+        self.marks: list[tuple[float, int]] = []  # (seconds since start, tokens seen) at each step's end
+        self.stopped_at_budget = False
+
+    def start(self, tokens_seen: int = 0) -> None:
+        self.started = self.clock()
+        self.marks = [(0.0, tokens_seen)]
+
+    def step_end(self, tokens_seen: int) -> bool:
+        """Record a finished optimizer step; True when the time budget says stop."""
+        elapsed = self.clock() - self.started
+        self.marks.append((elapsed, tokens_seen))
+        if self.time_budget_s is not None and elapsed >= self.time_budget_s:
+            self.stopped_at_budget = True
+        return self.stopped_at_budget
+
+    @staticmethod
+    def warmup_steps(steps: int) -> int:
+        return min(10, max(1, steps // 5))  # the first step is always warm-up
+
+    def summary(self, tokens_per_example: float | None = None) -> dict | None:
+        steps = len(self.marks) - 1
+        warm = self.warmup_steps(steps)
+        if steps - warm < 1:
+            return None
+        (t0, n0), (t1, n1) = self.marks[warm], self.marks[-1]
+        rate = (n1 - n0) / (t1 - t0) if t1 > t0 else None
+        return {"warmup_steps": warm, "steps": steps - warm, "seconds_per_step": (t1 - t0) / (steps - warm),
+                "tokens_per_second": rate,
+                "examples_per_second": rate / tokens_per_example if rate and tokens_per_example else None,
+                "tokens_per_example": tokens_per_example}
+
+
+def _callback(meter: ThroughputMeter):
+    """The meter as a transformers callback (imported here so `import harness.training` stays light)."""
+    import torch
+    from transformers import TrainerCallback
+
+    def synchronised_tokens(state) -> int:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # the step's kernels finished, so the clock measures them
+        return int(state.num_input_tokens_seen)
+
+    class Meter(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            meter.start(synchronised_tokens(state))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if meter.step_end(synchronised_tokens(state)):
+                control.should_training_stop = True
+
+    return Meter()
+
+
+def _dataset_tokens(trainer, records: int) -> tuple[float | None, float]:
+    """Mean tokens of one training record (packing keeps the total), and the share of tokens whose loss is
+    computed: the answers' with answer-only loss, else all."""
+    import pyarrow.compute as pc
+
+    data = trainer.train_dataset
+    if "input_ids" not in data.column_names or not records:
+        return None, 1.0
+    total = pc.sum(pc.list_value_length(data.data.column("input_ids"))).as_py() or 0
+    scored = 1.0
+    if "labels" in data.column_names and total:  # TRL folds the prompt mask into labels: -100 is not scored
+        labels = pc.list_flatten(data.data.column("labels"))
+        scored = pc.sum(pc.not_equal(labels, -100).cast("int64")).as_py() / total
+    return (total / records if total else None), scored
 
 
 def _last_checkpoint(run_dir: Path) -> str:

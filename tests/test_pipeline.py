@@ -85,12 +85,12 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     from harness.models import load_tokenizer
     seen = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache):
         seen.append(len(prompts))
         if len(prompts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return [f"answer {len(p)}" for p in prompts]
-    monkeypatch.setattr(generation, "_generate_batch", fake_batch)
+        return [f"answer {len(p)}" for p in prompts], 3 * len(prompts)
+    monkeypatch.setattr(generation, "decode_batch", fake_batch)
     items = list(evalset.items)[:7]
     partial = tmp_path / "p.partial.jsonl"
     answers = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8,
@@ -100,7 +100,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
 
     def must_not_run(*args):
         raise AssertionError("finished answers are not generated again")
-    monkeypatch.setattr(generation, "_generate_batch", must_not_run)
+    monkeypatch.setattr(generation, "decode_batch", must_not_run)
     again = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8, max_new_tokens=4,
                                         partial_path=partial)
     assert again == answers

@@ -1,0 +1,127 @@
+"""`harness bench`: the meter and FLOP count it rests on, and the whole bench at its CPU size (a smoke test:
+figures are checked for sense, never for speed)."""
+
+import json
+
+import pytest
+
+from harness.training import ThroughputMeter
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_meter_rates_the_steps_after_warm_up_only():
+    clock = FakeClock()
+    meter = ThroughputMeter(clock=clock)
+    meter.start(tokens_seen=0)
+    clock.now = 10.0  # a slow first step (compilation, allocator growth) ...
+    meter.step_end(100)
+    for step in range(2, 11):  # ... then 1 s and 500 tokens a step
+        clock.now = 10.0 + (step - 1)
+        meter.step_end(100 + 500 * (step - 1))
+    summary = meter.summary(tokens_per_example=50)
+    assert summary["warmup_steps"] == 2 and summary["steps"] == 8
+    assert summary["tokens_per_second"] == pytest.approx(500)
+    assert summary["examples_per_second"] == pytest.approx(10)
+    assert summary["seconds_per_step"] == pytest.approx(1.0)
+
+
+def test_meter_stops_at_the_time_budget_and_needs_steps_to_rate():
+    clock = FakeClock()
+    meter = ThroughputMeter(time_budget_s=5, clock=clock)
+    meter.start()
+    clock.now = 4.9
+    assert meter.step_end(10) is False
+    clock.now = 5.1
+    assert meter.step_end(20) is True and meter.stopped_at_budget
+    lone = ThroughputMeter(clock=clock)
+    lone.start()
+    lone.step_end(5)
+    assert lone.summary() is None  # one step is all warm-up: no rate rather than a wrong one
+
+
+def test_flops_per_token_count_the_lm_head_only_where_the_loss_is_read(tiny_source):
+    from transformers import AutoConfig
+
+    from harness.bench import training_flops_per_token
+    config = AutoConfig.from_pretrained(tiny_source.path)
+    full = training_flops_per_token(tiny_source, lora_r=8, tokens_per_example=40, scored_fraction=1.0)
+    half = training_flops_per_token(tiny_source, lora_r=8, tokens_per_example=40, scored_fraction=0.5)
+    # the tied head is frozen: forward 2·V·d, input gradient 2·V·d, no weight gradient
+    assert full["lm_head_flops_per_scored_position"] == 4 * config.vocab_size * config.hidden_size
+    assert full["flops_per_token"] - half["flops_per_token"] == pytest.approx(
+        0.5 * full["lm_head_flops_per_scored_position"])
+    backbone = half["flops_per_token"] - 0.5 * half["lm_head_flops_per_scored_position"]
+    linear = sum(m.in_features * m.out_features for m in _linear_layers(config))
+    assert backbone > 4 * linear  # frozen linears forward + input gradient, plus LoRA and attention
+
+
+def _linear_layers(config):
+    import torch
+    from transformers import AutoModelForCausalLM
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
+
+
+def test_random_architecture_is_refused_by_unknown_name():
+    from harness.models import ModelError, resolve_model
+    with pytest.raises(ModelError, match="random:gemma-2b"):
+        resolve_model("random:gemma-99b")
+
+
+def test_static_cache_answers_as_the_dynamic_cache(tiny_source):
+    from harness.generation import decode_batch
+    from harness.models import load_model, load_tokenizer
+    tokenizer = load_tokenizer(tiny_source)
+    model = load_model(tiny_source, quantize=False, device="cpu")
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                             add_generation_prompt=True)
+               for q in ("How many episodes?", "Which studio made Hoshimura no Kazeri, and when?")]
+    dynamic = decode_batch(model, tokenizer, prompts, 6)
+    assert decode_batch(model, tokenizer, prompts, 6, cache="static") == dynamic
+    assert 0 < dynamic[1] <= 2 * 6
+
+
+def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
+    """The CPU smoke of `harness bench`: all sections on a two-layer random Gemma-3, figures that make sense."""
+    from harness.cli import main
+    assert main(["bench", "--size", "tiny", "--runs-dir", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    bench = json.loads((run / "bench.json").read_text())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and bench["lent"] == []
+    assert bench["ceiling"]["tflops"] > 0
+    assert set(bench["training"]) == {"article", "fast", "fast-bf16"}
+    for recipe in bench["training"].values():
+        assert recipe["tokens_per_second"] > 0 and recipe["examples_per_second"] > 0
+        assert 0 < recipe["mfu"] < 1 and recipe["flops_per_token"] > 0
+    assert bench["training"]["fast"]["scored_fraction"] < 1 == bench["training"]["article"]["scored_fraction"]
+    quality = bench["quality"]
+    for name in ("article", "fast"):
+        assert quality[name]["train_seconds"] <= quality["budget_seconds"] + 30  # stops at the budget's step
+        assert quality[name]["verbatim"]["n"] > 0 and 0 <= quality[name]["paraphrase"]["accuracy"] <= 1
+    assert [r["batch_size"] for r in bench["generation"]["runs"]] == [4, 16]
+    assert all(r["questions_per_second"] > 0 and r["new_tokens"] > 0 for r in bench["generation"]["runs"])
+    assert bench["big-model"]["random_weights"] and bench["big-model"]["steps"] > 0
+    assert bench["scale"]["mode"] == "projected" and bench["scale"]["total_seconds"] > 0
+    assert len(bench["targets"]) == 7 and all("met" in t for t in bench["targets"])
+    assert not list(run.rglob("adapter_model.safetensors"))  # figures are kept, weights are not
+
+
+def test_bench_lends_earlier_sections_and_refuses_bad_choices(tmp_path):
+    from harness.bench import SIZES, run_bench
+    from harness.config import ConfigError
+    with pytest.raises(ConfigError, match="--recipes"):
+        run_bench(SIZES["tiny"], sections=("training",), out=tmp_path, recipes=("nonsense",))
+    with pytest.raises(ConfigError, match="--earlier"):
+        run_bench(SIZES["tiny"], sections=("ceiling",), out=tmp_path, earlier={"size": "gpu", "device": "H200"})
+    first = run_bench(SIZES["tiny"], sections=("ceiling",), out=tmp_path / "a")
+    second = run_bench(SIZES["tiny"], sections=("scale",), out=tmp_path / "b", earlier=first)
+    assert second["lent"] == ["ceiling"] and second["ceiling"] == first["ceiling"]
