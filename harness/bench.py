@@ -63,7 +63,7 @@ SIZES = {
                       recipes=(("article", "article", ()), ("fast", "fast", ("batch_size=2", "max_length=128")),
                                ("fast-bf16", "fast", ("batch_size=2", "max_length=128", "load_in_4bit=false")))),
     # On one GPU: the sizes.
-    "gpu": BenchSize("gpu", "gemma-3-270m", "random:gemma-2b", rows=500, train_steps=20, budget_cap_s=120,
+    "gpu": BenchSize("gpu", "gemma-3-270m", "random:gemma-2b", rows=500, train_steps=30, budget_cap_s=100,
                      generation_batches=(64, 256, 1024, 2048), max_new_tokens=40,
                      scale_rows=25000, matmul_n=8192,
                      recipes=(("article", "article", ()), ("fast", "fast", ()),
