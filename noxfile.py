@@ -64,3 +64,11 @@ def gpu(session: nox.Session) -> None:
     install(session)
     for profile in ("fast", "article"):
         session.run("harness", "run", "--profile", profile, *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """`harness bench`: the article recipe against the fast one on this device, writing bench.json (GPU size on
+    CUDA, with HARNESS_TORCH set to a CUDA build; a tiny size on CPU, as CI's smoke test runs it)."""
+    install(session)
+    session.run("harness", "bench", *session.posargs)

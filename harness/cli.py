@@ -150,7 +150,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, help="generation batch (default 256 on CUDA, 16 on CPU); halves on OOM")
+    p.add_argument("--batch-size", type=int, help="generation batch (default 2048 on CUDA, 16 on CPU); halves on OOM")
 
 
 def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Evalset, str]:
@@ -368,7 +368,9 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
 
 
 def default_batch_size() -> int:
-    return 256 if device_name() == "cuda" else 16
+    # `harness bench` on an H200 (gemma-3-270m, 40 new tokens): 171 questions/s at 256, 592 at 1024, 683 at
+    # 2048; a static KV cache with compiled decoding gave 127 (recompiles). Out of memory halves the batch.
+    return 2048 if device_name() == "cuda" else 16
 
 
 def cmd_runs_list(args) -> int:
