@@ -241,7 +241,7 @@ def big_model_memory(spec: str, *, evalset: Evalset, out: Path, steps: int, cach
 
 
 def scale_job(rows: int, *, source: ModelSource, out: Path, run: bool, training: dict | None,
-              generation: dict | None, max_new_tokens: int, batch_size: int) -> dict:
+              generation: dict | None, max_new_tokens: int, batch_size: int, overrides: tuple[str, ...] = ()) -> dict:
     """A catalogue of the Kaggle table's size: build its evalset, then one epoch of the fast profile and the
     answering and scoring of every question: run when asked (and on the device budget), else projected from
     the training and generation sections' rates."""
@@ -255,7 +255,7 @@ def scale_job(rows: int, *, source: ModelSource, out: Path, run: bool, training:
               "evalset_build_seconds": build_seconds, "mode": "run" if run else "projected"}
     if run:
         from harness.training import train_adapter
-        config = load_profile("fast", ["epochs=1", "save_steps=1000000000"])
+        config = load_profile("fast", [*overrides, "epochs=1", "save_steps=1000000000"])
         summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=out / "fast")
         accuracy = _accuracy_with_adapter(out / "fast", evalset, source, max_new_tokens, batch_size,
                                           splits=("verbatim", "paraphrase", "reverse", "unseen"))
@@ -333,9 +333,11 @@ def run_bench(size: BenchSize, *, sections: tuple[str, ...], out: Path, cache_di
         section("big-model", lambda: big_model_memory(size.big_model, evalset=evalset, out=out / "big-model",
                                                       steps=min(size.train_steps, 12), cache_dir=cache_dir))
     if "scale" in sections:
+        fast_overrides = next((o for name, _, o in size.recipes if name == "fast"), ())
         section("scale", lambda: scale_job(size.scale_rows, source=source, out=out / "scale", run=run_scale,
                                            training=result.get("training"), generation=result.get("generation"),
-                                           max_new_tokens=size.max_new_tokens, batch_size=batch))
+                                           max_new_tokens=size.max_new_tokens, batch_size=batch,
+                                           overrides=fast_overrides))
     result["targets"] = targets(result)
     storage.write_json(out / "bench.json", result)
     return result

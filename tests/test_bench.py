@@ -125,3 +125,13 @@ def test_bench_lends_earlier_sections_and_refuses_bad_choices(tmp_path):
     first = run_bench(SIZES["tiny"], sections=("ceiling",), out=tmp_path / "a")
     second = run_bench(SIZES["tiny"], sections=("scale",), out=tmp_path / "b", earlier=first)
     assert second["lent"] == ["ceiling"] and second["ceiling"] == first["ceiling"]
+
+
+def test_scale_job_runs_one_epoch_and_scores_every_split(tmp_path, tiny_source):
+    from harness.bench import scale_job
+    result = scale_job(4, source=tiny_source, out=tmp_path, run=True, training=None, generation=None,
+                       max_new_tokens=4, batch_size=16, overrides=("batch_size=2", "max_length=128"))
+    assert result["mode"] == "run" and result["train_records"] > 0 and result["tokens"] > 0
+    assert {"verbatim", "paraphrase"} <= set(result["accuracy"])  # 4 anime may hold none out
+    assert sum(result["accuracy"][s]["n"] for s in result["accuracy"]) == result["questions"]
+    assert result["total_seconds"] >= result["train_seconds"] + result["answer_seconds"]
