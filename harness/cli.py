@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import storage
-from harness.baselines import BASELINES
 from harness.bench import SECTIONS, SIZES
 from harness.catalogue import CatalogueError, read_catalogue_csv
-from harness.comparison import ComparisonError, compare_scores, load_scores, regressions
+from harness.comparison import ComparisonError, compare_scores, load_scores, regressions, score_run
 from harness.config import ConfigError, TrainConfig, load_profile
 from harness.evalsets import SPLITS, Evalset, EvalsetError, build_evalset, load_evalset, write_evalset
+from harness.generation import default_batch_size, generate_for_run
 from harness.merging import MergeError, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
 from harness.reports import bench_tables, comparison_table, print_report
@@ -260,7 +260,8 @@ def cmd_run(args) -> int:
                           batch_size=args.batch_size or default_batch_size(), sample_size=16 if on_cpu else 64)
         for model in ("base", "merged"):
             with timed(run_dir, f"generate:{model}"):
-                generate_for_run(run_dir, model, evalset, source, args)
+                generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
+                                 max_new_tokens=args.max_new_tokens)
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
         with timed(run_dir, "report"):
@@ -305,7 +306,8 @@ def cmd_merge(args) -> int:
 def cmd_generate(args) -> int:
     with continue_run(args.run, f"generate:{args.model}") as run_dir:
         evalset, source = run_inputs(run_dir)
-        path = generate_for_run(run_dir, args.model, evalset, source, args)
+        path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
+                                max_new_tokens=args.max_new_tokens)
     console.print(f"wrote {path}")
     return 0
 
@@ -323,54 +325,6 @@ def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:
 
 def check_sample(evalset: Evalset) -> list:
     return [item for item in evalset.items if item.split == "verbatim"]
-
-
-def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelSource, args) -> Path:
-    """Answer every evalset question with the base model or the run's merged model (both bf16)."""
-    from harness.generation import generate_answers, partial_path_for, write_predictions
-    from harness.models import load_model, load_tokenizer
-
-    if model == "merged":
-        if not (run_dir / "merged" / "config.json").is_file():
-            raise RunError(f"{run_dir}: no merged/ model; run `harness merge {run_dir}` first.")
-        source = ModelSource(spec=f"{run_dir.name}/merged", path=str(run_dir / "merged"), kind="local")
-    path = run_dir / "predictions" / f"{model}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(source)
-    loaded = load_model(source, quantize=False, device=device_name())
-    predictions = generate_answers(loaded, tokenizer, list(evalset.items),
-                                   batch_size=args.batch_size or default_batch_size(),
-                                   max_new_tokens=args.max_new_tokens, partial_path=partial_path_for(path),
-                                   label=f"answering as {model}")
-    write_predictions(predictions, path)
-    return path
-
-
-def score_run(run_dir: Path, evalset: Evalset) -> None:
-    """Score base, merged and the majority floor; fail loudly if the merged model answers exactly as the base."""
-    base = read_predictions(run_dir / "predictions" / "base.jsonl")
-    merged = read_predictions(run_dir / "predictions" / "merged.jsonl")
-    if [p.output for p in base] == [p.output for p in merged]:
-        raise RunError(f"{run_dir}: the merged model gives the base model's answer to every question: the adapter "
-                       "changed nothing that shows. See training.json and merge.json.")
-    floor = run_dir / "predictions" / "majority.jsonl"
-    storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
-    models = {}
-    for model in ("base", "merged", "majority"):
-        path = run_dir / "predictions" / f"{model}.jsonl"
-        scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        models[model] = score_file(evalset, scores, model=model, predictions_path=path)
-    storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
-    rows = compare_scores({**models["base"], "source": "base"}, {**models["merged"], "source": "merged"})
-    storage.write_json(run_dir / "comparison.json", {
-        "a": "base", "b": "merged", "rows": [r.to_dict() for r in rows],
-        "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})
-
-
-def default_batch_size() -> int:
-    # `harness bench` on an H200 (gemma-3-270m, 40 new tokens): 171 questions/s at 256, 592 at 1024, 683 at
-    # 2048; a static KV cache with compiled decoding gave 127 (recompiles). Out of memory halves the batch.
-    return 2048 if device_name() == "cuda" else 16
 
 
 def cmd_runs_list(args) -> int:

@@ -8,6 +8,9 @@ and field:
 
 `learned` counts questions A got wrong and B right; `forgotten` the reverse. The interval is a paired
 bootstrap over anime; the p-value is an exact McNemar test on the discordant pairs.
+
+`score_run(RUN, evalset)` does a run's scoring stage: scores.json (base, merged, the majority floor) and
+comparison.json (merged against base).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from harness import storage
-from harness.evalsets import EVAL_FIELDS, SPLITS
+from harness.baselines import BASELINES
+from harness.evalsets import EVAL_FIELDS, SPLITS, Evalset
+from harness.runs import RunError
+from harness.scoring import read_predictions, score_file, score_predictions
 from harness.statistics import mcnemar_exact, paired_bootstrap_delta
 
 
@@ -107,3 +113,24 @@ def _row(split: str, fld: str, group: list[tuple[dict, dict]], seed: int) -> Com
 def regressions(rows: list[ComparisonRow], max_drop: float) -> list[ComparisonRow]:
     """Rows whose whole interval lies below -max_drop: a drop the data cannot explain as noise."""
     return [row for row in rows if row.ci_high < -max_drop]
+
+
+def score_run(run_dir: Path, evalset: Evalset) -> None:
+    """Score base, merged and the majority floor; fail loudly if the merged model answers exactly as the base."""
+    base = read_predictions(run_dir / "predictions" / "base.jsonl")
+    merged = read_predictions(run_dir / "predictions" / "merged.jsonl")
+    if [p.output for p in base] == [p.output for p in merged]:
+        raise RunError(f"{run_dir}: the merged model gives the base model's answer to every question: the adapter "
+                       "changed nothing that shows. See training.json and merge.json.")
+    floor = run_dir / "predictions" / "majority.jsonl"
+    storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
+    models = {}
+    for model in ("base", "merged", "majority"):
+        path = run_dir / "predictions" / f"{model}.jsonl"
+        scores = score_predictions(evalset, read_predictions(path), source=str(path))
+        models[model] = score_file(evalset, scores, model=model, predictions_path=path)
+    storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
+    rows = compare_scores({**models["base"], "source": "base"}, {**models["merged"], "source": "merged"})
+    storage.write_json(run_dir / "comparison.json", {
+        "a": "base", "b": "merged", "rows": [r.to_dict() for r in rows],
+        "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})

@@ -52,7 +52,7 @@ def scored_run(tmp_path):
     """A run directory as `harness run` leaves it, with model-free answers standing in for the two models
     (base: the majority floor; merged: the answer key), scored by the same code path."""
     from harness.baselines import answer_key, majority
-    from harness.cli import score_run
+    from harness.comparison import score_run
     from harness.evalsets import build_evalset, load_evalset, write_evalset
     from harness.runs import open_run
     from harness.storage import write_jsonl

@@ -89,6 +89,7 @@ def test_static_cache_answers_as_the_dynamic_cache(tiny_source):
     assert 0 < dynamic[1] <= 2 * 6
 
 
+@pytest.mark.slow
 def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
     """The CPU smoke of `harness bench`: all sections on a two-layer random Gemma-3, figures that make sense."""
     from harness.cli import main
@@ -127,6 +128,7 @@ def test_bench_lends_earlier_sections_and_refuses_bad_choices(tmp_path):
     assert second["lent"] == ["ceiling"] and second["ceiling"] == first["ceiling"]
 
 
+@pytest.mark.slow
 def test_scale_job_runs_one_epoch_and_scores_every_split(tmp_path, tiny_source):
     from harness.bench import scale_job
     result = scale_job(4, source=tiny_source, out=tmp_path, run=True, training=None, generation=None,

@@ -64,7 +64,7 @@ def test_runs_list_and_compare_run_dirs(scored_run, monkeypatch, capsys):
 
 
 def test_identical_base_and_merged_answers_fail_the_run(scored_run):
-    from harness.cli import score_run
+    from harness.comparison import score_run
     from harness.evalsets import load_evalset
     from harness.runs import RunError
     merged = scored_run / "predictions" / "merged.jsonl"
