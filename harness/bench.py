@@ -9,8 +9,7 @@ Every figure comes from the code users run (`training.train_adapter`, `generatio
   from checkpointing; the LM head only where the loss reads it, as TRL's fused head does) and MFU;
 - quality: the article recipe as written and the fast profile given the same wall-clock time, then the
   verbatim and paraphrase accuracy of each (so speed is never bought with recall);
-- generation: questions/s and new tokens/s at several batch sizes: dynamic and static KV cache, and
-  continuous batching (paged);
+- generation: questions/s and new tokens/s at several batch sizes, dynamic and static KV cache;
 - big-model: the article's recipe on the Gemma-2b architecture (random weights: speed and memory only):
   peak memory, and whether it fits the article's 16 GB T4;
 - scale: a Kaggle-sized synthetic catalogue: evalset build, then one epoch and scoring, run or projected.
@@ -198,16 +197,13 @@ def generation_speed(source: ModelSource, evalset: Evalset, *, batches: tuple[in
                      max_new_tokens: int) -> dict:
     """Greedy answers from the bf16 model: per batch size, questions/s and new tokens/s over the evalset's
     questions (the first batch of each setting is a warm-up and not timed; static-cache compile is timed
-    apart); the dynamic cache at every size, continuous batching and the static cache at the largest."""
+    apart); the dynamic cache at every size, the static cache at the largest."""
     from harness.generation import generate_answers
 
     tokenizer = load_tokenizer(source)
     model = load_model(source, quantize=False, device=device_name())
     items = list(evalset.items)
-    # the static cache and continuous batching at the largest batch (static compiles only on CUDA)
-    settings = [(b, "dynamic") for b in batches] + [(max(batches), "paged")]
-    if device_name() == "cuda":
-        settings.append((max(batches), "static"))
+    settings = [(b, "dynamic") for b in batches] + ([(max(batches), "static")] if device_name() == "cuda" else [])
     rows = []
     for batch_size, cache in settings:
         sample = items[:max(4 * batch_size, 512)]

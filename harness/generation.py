@@ -9,11 +9,10 @@ left-padded, decoded greedily until end of turn or `max_new_tokens`. Finished an
 partial file as they come, so an interrupted or out-of-memory run resumes where it stopped; on CUDA
 out-of-memory the batch is halved and retried.
 
-`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs),
-prompts padded to a multiple of 64 tokens; on the H200 it lost 5x to recompiles (runs/bench/NOTES.md).
-`cache="paged"` hands each batch to transformers' continuous batching (paged KV cache, no padding, a
-finished answer frees its slot at once): a candidate the bench measures, not yet the default.
-`on_batch(questions, new_tokens, seconds)` reports each finished batch to whoever measures.
+`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs);
+prompts are then padded to a multiple of 64 tokens so a handful of shapes covers every batch. It pays once
+the questions are many (the bench measures where); `on_batch(questions, new_tokens, seconds)` reports each
+finished batch to whoever measures.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from harness.models import ModelSource, device_name, load_model, load_tokenizer,
 from harness.runs import RunError
 from harness.scoring import Prediction
 
-CACHES = ("dynamic", "static", "paged")
+CACHES = ("dynamic", "static")
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -88,8 +87,6 @@ def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cach
 
     if cache not in CACHES:
         raise ValueError(f"cache={cache!r}: not one of {CACHES}")
-    if cache == "paged":
-        return _decode_paged(model, tokenizer, prompts, max_new_tokens)
     static = cache == "static"
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
                         pad_to_multiple_of=64 if static else None).to(model.device)
@@ -101,22 +98,6 @@ def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cach
     new_tokens = generated[:, encoded["input_ids"].shape[1]:]
     count = int((new_tokens != tokenizer.pad_token_id).sum())  # finished answers are filled with padding
     return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)], count
-
-
-def _decode_paged(model, tokenizer, prompts: list[str], max_new_tokens: int) -> tuple[list[str], int]:
-    from transformers import GenerationConfig
-
-    inputs = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_token_ids(tokenizer),
-                              pad_token_id=tokenizer.pad_token_id)
-    outputs = model.generate_batch(inputs=inputs, generation_config=config, progress_bar=False)
-    by_prompt = {tuple(o.prompt_ids): o for o in outputs.values()}  # equal prompts get equal greedy answers
-    failed = [o.error for o in outputs.values() if o.error]
-    if failed or len(by_prompt) != len({tuple(i) for i in inputs}):
-        raise RuntimeError(f"continuous batching failed on {len(failed)} of {len(inputs)} prompts: {failed[:1]}")
-    tokens = [by_prompt[tuple(i)].generated_tokens for i in inputs]
-    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
-    return [t.strip() for t in texts], sum(len(t) for t in tokens)
 
 
 def _is_out_of_memory(err: Exception) -> bool:
