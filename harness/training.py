@@ -8,7 +8,7 @@ Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`)
 
     {"profile": "fast", "device": "cuda", "steps": 130, "epochs": 6.0, "train_seconds": 41.2,
      "tokens": 1184000, "tokens_per_second": 28738, "final_loss": 0.08, "loss_curve": [[5, 3.1], ...],
-     "throughput": {"warmup_steps": 5, "steps": 125, "seconds_per_step": 0.31, "tokens_per_second": 29410,
+     "throughput": {"warmup_steps": 10, "steps": 120, "seconds_per_step": 0.31, "tokens_per_second": 29410,
                     "examples_per_second": 402.7, "tokens_per_example": 73.0}}
 
 `tokens_per_second` is the whole training's mean; `throughput` measures only the steps after warm-up
