@@ -85,7 +85,7 @@ def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource
         return ModelSource(spec, str(random_checkpoint(name, Path(cache_dir or default_cache_dir()))), "random")
     if Path(spec).exists():
         folder = Path(spec)
-        if not (folder / "config.json").is_file() or not list(folder.glob("*.safetensors")):
+        if not is_checkpoint(folder):
             raise ModelError(f"{folder}: not a checkpoint folder (needs config.json and *.safetensors weights).")
         return ModelSource(spec, str(folder), "local")
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
@@ -94,44 +94,40 @@ def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource
                      "'google/gemma-2b-it'.")
 
 
-def embedded_checkpoint(cache_dir: Path) -> Path:
-    """The embedded GGUF as a dense bf16 checkpoint, converted once; a lock keeps two processes from both
-    writing it, and a half-written conversion is never visible under the final name."""
-    from filelock import FileLock
+def is_checkpoint(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
-    target = cache_dir / f"{EMBEDDED}-bf16"
-    if (target / "model.safetensors").is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "model.safetensors").is_file():  # another process finished while we waited
-            return target
-        staging = cache_dir / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            _convert_gguf(cache_dir, staging)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+def embedded_checkpoint(cache_dir: Path) -> Path:
+    """The embedded GGUF as a dense bf16 checkpoint, converted once."""
+    return _build_once(cache_dir / f"{EMBEDDED}-bf16", lambda out: _convert_gguf(cache_dir, out))
 
 
 def random_checkpoint(name: str, cache_dir: Path) -> Path:
     """An architecture from RANDOM_ARCHITECTURES with seeded random bf16 weights, saved once like a real
     checkpoint so that it loads (4-bit too) through the same path as every other model."""
-    from filelock import FileLock
-
     target = cache_dir / f"random-{name}"
-    if (target / "config.json").is_file() and list(target.glob("*.safetensors")):
+    if is_checkpoint(target):
         return target
     embedded = embedded_checkpoint(cache_dir)  # the tokenizer, and the base config of Gemma-3 variants
+    return _build_once(target, lambda out: _build_random(name, embedded, out))
+
+
+def _build_once(target: Path, build) -> Path:
+    """`build(folder)` into a staging folder, published under `target` by one rename: a lock keeps two
+    processes from both building it, and a half-written checkpoint is never visible under the final name."""
+    from filelock import FileLock
+
+    if is_checkpoint(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file() and list(target.glob("*.safetensors")):
+        if is_checkpoint(target):  # another process finished while we waited
             return target
-        staging = cache_dir / f".{target.name}.tmp-{os.getpid()}"
+        staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            _build_random(name, embedded, staging)
+            build(staging)
             os.replace(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
