@@ -9,10 +9,10 @@ left-padded, decoded greedily until end of turn or `max_new_tokens`. Finished an
 partial file as they come, so an interrupted or out-of-memory run resumes where it stopped; on CUDA
 out-of-memory the batch is halved and retried.
 
-`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs);
-prompts are then padded to a multiple of 64 tokens so a handful of shapes covers every batch. It pays once
-the questions are many (the bench measures where); `on_batch(questions, new_tokens, seconds)` reports each
-finished batch to whoever measures.
+`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs),
+prompts padded to a multiple of 64 tokens; on the H200 it lost 5x to the dynamic cache through recompiles
+(harness/BENCH_NOTES.md), so it is an option the bench measures, not the default.
+`on_batch(questions, new_tokens, seconds)` reports each finished batch to whoever measures.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _free_cuda_cache() -> None:
 def write_predictions(predictions: list[Prediction], path: Path) -> None:
     """The complete file, atomically; the partial file it replaces is removed after."""
     storage.write_jsonl(path, (p.to_dict() for p in predictions))
-    path.with_suffix(".partial.jsonl").unlink(missing_ok=True)
+    partial_path_for(path).unlink(missing_ok=True)
 
 
 def partial_path_for(path: Path) -> Path:
