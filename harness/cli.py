@@ -121,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
                        help="an earlier bench.json whose sections stand in for those not run now")
     bench.add_argument("--run-scale", action="store_true",
                        help="train and answer the Kaggle-sized job for real (default: build it, project the rest)")
+    bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override of the fast profile for the Kaggle-sized job, instead of the size's (repeatable)")
     bench.add_argument("--cache-dir", type=Path, help=f"where models are converted (env {CACHE_ENV})")
     bench.add_argument("--runs-dir", type=Path, default=Path("runs"))
     bench.set_defaults(command=cmd_bench)
@@ -349,12 +351,13 @@ def cmd_bench(args) -> int:
     if unknown:
         raise ConfigError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}.")
     config = {"size": dataclasses.asdict(size), "sections": list(sections), "recipes": args.recipes,
-              "run_scale": args.run_scale, "seed": 0}
+              "run_scale": args.run_scale, "scale_set": args.scale_set, "seed": 0}
     with open_run(args.runs_dir, label=f"bench-{size.name}", config=config,
                   evalset_manifest={"name": f"synthetic-{size.rows}-s0-en", "sha256": None}) as run_dir:
         result = run_bench(size, sections=sections, out=run_dir, cache_dir=args.cache_dir, run_scale=args.run_scale,
                            recipes=tuple(args.recipes.split(",")) if args.recipes else None,
-                           earlier=storage.read_json(args.earlier) if args.earlier else None)
+                           earlier=storage.read_json(args.earlier) if args.earlier else None,
+                           scale_overrides=tuple(args.scale_set))
     console.print(bench_tables(result))
     console.print(f"bench record: {run_dir / 'bench.json'}")
     return 0

@@ -47,6 +47,9 @@ class TrainConfig:
     save_steps: int
     seed: int = 0
     load_in_4bit: bool = True  # QLoRA; false trains LoRA on the bf16 base (the bench reports it beside QLoRA)
+    group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
+    torch_compile: bool = False  # compile the model (fused elementwise kernels, fewer launches)
+    liger_kernels: bool = False  # Liger's Triton RMSNorm, GeGLU and RoPE (CUDA; TRL keeps its own fused LM head)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -9,9 +9,10 @@ left-padded, decoded greedily until end of turn or `max_new_tokens`. Finished an
 partial file as they come, so an interrupted or out-of-memory run resumes where it stopped; on CUDA
 out-of-memory the batch is halved and retried.
 
-`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs),
-prompts padded to a multiple of 64 tokens; on the H200 it lost 5x to the dynamic cache through recompiles
-(harness/BENCH_NOTES.md), so it is an option the bench measures, not the default.
+`cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs).
+Every batch of one call then has one shape: prompts left-padded to the call's longest, the last batch filled
+up with copies of a question whose answers are dropped, so the step compiles once, not once per shape (the
+H200 first lost 5x through those recompiles; harness/BENCH_NOTES.md).
 `on_batch(questions, new_tokens, seconds)` reports each finished batch to whoever measures.
 """
 
@@ -47,6 +48,8 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
     prompts = {item.id: chat_prompt(tokenizer, item.question) for item in todo}
     lengths = {i: len(tokenizer(p, add_special_tokens=False).input_ids) for i, p in prompts.items()}
     todo.sort(key=lambda item: -lengths[item.id])
+    # The static cache's compiled step is specialised to its shape: one prompt length for the whole call.
+    prompt_tokens = _round_up(max(lengths.values()), 32) if cache == "static" and lengths else None
     partial = open(partial_path, "a", encoding="utf-8") if partial_path is not None else None
     try:
         with Progress(transient=True) as progress:
@@ -57,7 +60,9 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
                 started = time.perf_counter()
                 try:
                     outputs, new_tokens = decode_batch(model, tokenizer, [prompts[i.id] for i in batch],
-                                                       max_new_tokens, cache=cache)
+                                                       max_new_tokens, cache=cache,
+                                                       fixed_shape=(batch_size, prompt_tokens) if prompt_tokens
+                                                       else None)
                 except Exception as err:  # noqa: BLE001 - only out-of-memory is retried; the rest re-raises
                     if not _is_out_of_memory(err) or batch_size == 1:
                         raise
@@ -80,24 +85,41 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
     return [Prediction(id=item.id, output=done[item.id]) for item in items]
 
 
-def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cache: str = "dynamic"
-                 ) -> tuple[list[str], int]:
-    """Greedy answers to one batch of chat prompts, and the number of tokens generated (stop tokens included)."""
+def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cache: str = "dynamic",
+                 fixed_shape: tuple[int, int] | None = None) -> tuple[list[str], int]:
+    """Greedy answers to one batch of chat prompts, and the number of tokens generated (stop tokens included).
+    `fixed_shape=(rows, tokens)` pads the batch to exactly that shape (filler rows repeat the first prompt and
+    are dropped), so a compiled decoding step sees one shape; it needs prompts of at most `tokens` tokens."""
     import torch
 
     if cache not in CACHES:
         raise ValueError(f"cache={cache!r}: not one of {CACHES}")
     static = cache == "static"
-    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
-                        pad_to_multiple_of=64 if static else None).to(model.device)
+    count = len(prompts)
+    if fixed_shape is not None:
+        rows, tokens = fixed_shape
+        encoded = tokenizer(prompts + prompts[:1] * (rows - count), padding="max_length", max_length=tokens,
+                            add_special_tokens=False)
+        longest = max(len(ids) for ids in encoded["input_ids"])
+        if rows < count or longest > tokens:
+            raise ValueError(f"fixed_shape={fixed_shape}: {count} prompts of up to {longest} tokens do not fit")
+        encoded = encoded.convert_to_tensors("pt")
+    else:
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
+                            pad_to_multiple_of=64 if static else None)
+    encoded = encoded.to(model.device)
     with torch.inference_mode():
         generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, top_p=None,
                                    top_k=None, temperature=None, eos_token_id=stop_token_ids(tokenizer),
                                    pad_token_id=tokenizer.pad_token_id,
                                    cache_implementation="static" if static else None)
-    new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-    count = int((new_tokens != tokenizer.pad_token_id).sum())  # finished answers are filled with padding
-    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)], count
+    new_tokens = generated[:count, encoded["input_ids"].shape[1]:]
+    generated_count = int((new_tokens != tokenizer.pad_token_id).sum())  # finished answers are padded
+    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)], generated_count
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def _is_out_of_memory(err: Exception) -> bool:

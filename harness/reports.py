@@ -206,6 +206,17 @@ def bench_tables(result: dict) -> Group:
             table.add_row(str(r["batch_size"]), r["cache"], str(r["questions"]), _num(r["questions_per_second"]),
                           _num(r["new_tokens_per_second"]), _num(r["warmup_seconds"], ".1f"))
         parts.append(table)
+    scale = result.get("scale")
+    if scale and scale.get("total_seconds") is not None:
+        table = Table(title=f"{scale['rows']:,} synthetic anime ({scale['mode']}): fast profile "
+                            f"{' '.join(scale.get('overrides') or [])}, one epoch, every question answered")
+        for header in ("train records", "questions", "build s", "train s", "answer s", "total s", "verbatim %"):
+            table.add_column(header, justify="right")
+        verbatim = (scale.get("accuracy") or {}).get("verbatim") or {}
+        table.add_row(f"{scale['train_records']:,}", f"{scale['questions']:,}", _num(scale["evalset_build_seconds"]),
+                      _num(scale.get("train_seconds")), _num(scale.get("answer_seconds")), _num(scale["total_seconds"]),
+                      pct(verbatim["accuracy"]) if verbatim else "–")
+        parts.append(table)
     if result.get("targets"):
         table = Table(title="targets")
         for header in ("target", "measured", "met"):

@@ -83,6 +83,10 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         report_to="none",
         dataloader_num_workers=0,
         use_cpu=device == "cpu",
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        torch_compile=config.torch_compile,
+        pad_to_multiple_of=8 if config.torch_compile and not config.packing else None,  # fewer shapes to compile
+        use_liger_kernel=config.liger_kernels,
     )
     meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,

@@ -87,6 +87,27 @@ def test_static_cache_answers_as_the_dynamic_cache(tiny_source):
     dynamic = decode_batch(model, tokenizer, prompts, 6)
     assert decode_batch(model, tokenizer, prompts, 6, cache="static") == dynamic
     assert 0 < dynamic[1] <= 2 * 6
+    # One shape for every batch (the compiled step's): more left padding and filler rows change no answer
+    # and count no filler token.
+    assert decode_batch(model, tokenizer, prompts, 6, cache="static", fixed_shape=(5, 64)) == dynamic
+    with pytest.raises(ValueError, match="fixed_shape"):
+        decode_batch(model, tokenizer, prompts, 6, cache="static", fixed_shape=(2, 4))
+
+
+def test_static_cache_call_answers_every_question_once(tiny_source):
+    """generate_answers with the static cache: one shape for all batches, the last one filled up; the answers
+    are the dynamic cache's, in evalset order."""
+    from harness.evalsets import build_evalset
+    from harness.generation import generate_answers
+    from harness.models import load_model, load_tokenizer
+    from harness.synthetic import generate_catalogue
+    tokenizer = load_tokenizer(tiny_source)
+    model = load_model(tiny_source, quantize=False, device="cpu")
+    items = list(build_evalset(generate_catalogue(4, 0), name="t").items)[:11]
+    dynamic = generate_answers(model, tokenizer, items, batch_size=4, max_new_tokens=5)
+    static = generate_answers(model, tokenizer, items, batch_size=4, max_new_tokens=5, cache="static")
+    assert [p.id for p in static] == [i.id for i in items]
+    assert static == dynamic
 
 
 @pytest.mark.slow
