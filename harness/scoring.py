@@ -14,13 +14,14 @@ the mean absolute error; every field reports how often the model declined to ans
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.progress import track
-
 from harness import storage
-from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset
+from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset, QAItem
 from harness.matching import (
     MATCHERS,
     build_lexicon,
@@ -103,14 +104,46 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
             parts.append(f"{len(unknown)} prediction id(s) are not in the evalset, e.g. {unknown[:5]}")
         raise ScoringError(f"{source}: {'; '.join(parts)}. Predictions must answer every question of this evalset.")
     lexicons = compiled_lexicons(evalset)
+    jobs = [(item, outputs[item.id]) for item in evalset.items]
+    workers = scoring_workers(len(jobs))
+    if workers == 1:
+        return score_items(jobs, lexicons)
+    # Matching is pure Python and independent per question: large evalsets (the Kaggle table's 370k
+    # questions) are scored in processes. Spawned, not forked: the parent may hold a CUDA context.
+    chunks = [jobs[start:start + PARALLEL_CHUNK] for start in range(0, len(jobs), PARALLEL_CHUNK)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_set_worker_lexicons, initargs=(lexicons,)) as pool:
+        return [score for chunk in pool.map(_score_in_worker, chunks) for score in chunk]
+
+
+PARALLEL_FROM = 20_000  # questions; below this, starting processes costs more than it saves
+PARALLEL_CHUNK = 5_000
+
+
+def scoring_workers(questions: int) -> int:
+    return 1 if questions < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 16, questions // PARALLEL_CHUNK))
+
+
+def score_items(jobs: list[tuple[QAItem, str]], lexicons: dict[str, dict[str, str]]) -> list[ItemScore]:
+    """(question, output) pairs -> their scores, in order."""
     scores = []
-    for item in track(evalset.items, description="scoring", transient=True, disable=len(evalset.items) < 5000):
-        output = outputs[item.id]
+    for item, output in jobs:
         match = MATCHERS[item.field](strip_echo(output, item.subject), item.gold, lexicons.get(item.field, {}))
         scores.append(ItemScore(id=item.id, anime_id=item.anime_id, split=item.split, field=item.field,
                                 hit=match.hit, extracted=match.extracted, abstained=is_abstention(output),
                                 detail=match.detail))
     return scores
+
+
+_worker_lexicons: dict[str, dict[str, str]] = {}
+
+
+def _set_worker_lexicons(lexicons: dict[str, dict[str, str]]) -> None:
+    _worker_lexicons.update(lexicons)
+
+
+def _score_in_worker(jobs: list[tuple[QAItem, str]]) -> list[ItemScore]:
+    return score_items(jobs, _worker_lexicons)
 
 
 def summarise(scores: list[ItemScore]) -> dict:

@@ -9,6 +9,7 @@ from harness.matching import (
     GENRE_DISTRACTORS,
     GENRES,
     TYPE_ALIASES,
+    Lexicon,
     build_lexicon,
     company_aliases,
     extract_numbers,
@@ -244,3 +245,23 @@ def test_ambiguous_alias_names_nobody():
 ])
 def test_is_abstention(output, declined):
     assert is_abstention(output) is declined
+
+
+def test_lexicon_index_finds_what_a_plain_mapping_finds():
+    """The indexed lexicon (forms by token count, then by length, for the exact length filter of the fuzzy
+    pass) names exactly what the same forms as a plain dict name, near-misses and ambiguities included."""
+    texts = ["It is Hoshimura no Kazeri, I think", "Hoshimura no Kazery", "jc staff and Kyoto Animaton",
+             "Sailor Moon X or Action", "Comedy then Action then comedy", "scifi, slice-of-life"]
+    for lexicon in (TITLE_LEXICON, COMPANY_LEXICON, GENRE_LEXICON):
+        assert isinstance(lexicon, Lexicon)
+        for text in texts:
+            assert find_mentions(text, lexicon) == find_mentions(text, dict(lexicon))
+
+
+def test_fuzzy_length_filter_is_exact():
+    """No form the filter skips could have reached the threshold: `ratio` is bounded by the lengths."""
+    from rapidfuzz import fuzz
+    span = "hoshimura no kazeri"
+    for other in ("hoshimura no kazer", "hoshimura no kazeri desu", "hoshimura", "h" * 40):
+        bound = 200 * min(len(span), len(other)) / (len(span) + len(other))
+        assert fuzz.ratio(span, other) <= bound + 1e-9

@@ -61,3 +61,15 @@ def test_bad_prediction_files(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises((ScoringError, RecordError), match=message):
         read_predictions(path)
+
+
+def test_large_evalsets_are_scored_in_processes_with_the_same_result(evalset, monkeypatch):
+    """Scoring splits into spawned processes above a size; the scores are the serial ones, in order."""
+    import harness.scoring as scoring
+    predictions = [Prediction(id=item.id, output=f"Maybe {item.question}") for item in evalset.items]
+    predictions[::3] = [Prediction(id=p.id, output="It is 12.") for p in predictions[::3]]
+    serial = score_predictions(evalset, predictions)
+    monkeypatch.setattr(scoring, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(scoring, "PARALLEL_CHUNK", max(1, len(evalset.items) // 3))
+    assert scoring.scoring_workers(len(evalset.items)) == min(2, __import__("os").cpu_count() or 1)
+    assert score_predictions(evalset, predictions) == serial
