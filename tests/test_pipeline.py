@@ -85,7 +85,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     from harness.models import load_tokenizer
     seen = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None):
         seen.append(len(prompts))
         if len(prompts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -124,3 +124,24 @@ def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "complete"
     assert {"train", "merge", "generate:base", "generate:merged"} <= set(manifest["timings"])
+
+
+@pytest.mark.parametrize("answer_only_loss", [True, False])
+def test_batch_tokenised_records_are_trls_own(evalset, tiny_source, answer_only_loss):
+    """training tokenises the chat records in batches; every record must come out as TRL's per-record
+    preparation makes it (its `_tokenize` and `common_prefix_length`), prompt mask included."""
+    from trl.data_utils import _tokenize, common_prefix_length
+
+    from harness.models import load_tokenizer
+    from harness.training import chat_records, tokenized_records
+
+    tokenizer = load_tokenizer(tiny_source)
+    records = chat_records(list(evalset.train)[:40])
+    mine = tokenized_records(tokenizer, records, answer_only_loss)
+    for number, record in enumerate(records):
+        prompt = _tokenize(tokenizer, record["prompt"], add_generation_prompt=True)["input_ids"]
+        whole = _tokenize(tokenizer, record["prompt"] + record["completion"])["input_ids"]
+        start = common_prefix_length(prompt, whole) if answer_only_loss else 0
+        assert mine["input_ids"][number] == whole
+        assert mine["labels"][number] == [-100] * start + whole[start:]
+    assert all(any(label != -100 for label in labels) for labels in mine["labels"])
