@@ -153,8 +153,25 @@ def test_bench_lends_earlier_sections_and_refuses_bad_choices(tmp_path):
 def test_scale_job_runs_one_epoch_and_scores_every_split(tmp_path, tiny_source):
     from harness.bench import scale_job
     result = scale_job(4, source=tiny_source, out=tmp_path, run=True, training=None, generation=None,
-                       max_new_tokens=4, batch_size=16, overrides=("batch_size=2", "max_length=128"))
+                       max_new_tokens=4, batch_size=16, cache="static", overrides=("batch_size=2",))
     assert result["mode"] == "run" and result["train_records"] > 0 and result["tokens"] > 0
     assert {"verbatim", "paraphrase"} <= set(result["accuracy"])  # 4 anime may hold none out
     assert sum(result["accuracy"][s]["n"] for s in result["accuracy"]) == result["questions"]
     assert result["total_seconds"] >= result["train_seconds"] + result["answer_seconds"]
+
+
+def test_scale_projection_uses_the_rates_of_its_own_settings(tmp_path, tiny_source):
+    """Projected, the Kaggle-sized job takes the training rate of the recipe with its overrides and the
+    answering rate of its batch and cache, not the fast profile's or the best generation run's."""
+    from harness.bench import scale_job
+    training = {"fast": {"profile": "fast", "overrides": [], "tokens_per_second": 1.0, "tokens_per_example": 40},
+                "large": {"profile": "fast", "overrides": ["batch_size=64"], "tokens_per_second": 400.0,
+                          "tokens_per_example": 40}}
+    runs = [{"batch_size": 64, "cache": "static", "questions_per_second": 50.0},
+            {"batch_size": 8, "cache": "dynamic", "questions_per_second": 500.0}]
+    result = scale_job(6, source=tiny_source, out=tmp_path, run=False, training=training,
+                       generation={"runs": runs, "best": runs[1]}, max_new_tokens=4, batch_size=64, cache="static",
+                       overrides=("batch_size=64",))
+    assert result["mode"] == "projected" and result["projected_from"]["training"] == ["batch_size=64"]
+    assert result["train_seconds"] == pytest.approx(40 * result["train_records"] / 400.0)
+    assert result["answer_seconds"] == pytest.approx(result["questions"] / 50.0)
