@@ -104,8 +104,8 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         include_num_input_tokens_seen="non_padding",
         report_to="none",
         dataloader_num_workers=0,
-        # Tokenising with the chat template is single-threaded Python: ~2k records/s. Large evalsets (the
-        # Kaggle-sized job: 370k records) get one process per 20k records, up to the machine's cores.
+        # TRL's remaining passes (truncation, dropping records with nothing scored) are per-record Python:
+        # large evalsets (the Kaggle-sized job: 370k records) get one process per 20k records, up to the cores.
         dataset_num_proc=max(1, min(os.cpu_count() or 1, len(train_rows) // 20_000)) if len(train_rows) >= 40_000
         else None,
         use_cpu=device == "cpu",
