@@ -201,8 +201,9 @@ def _fuzzy_name(span: str, forms: tuple[list[str], list[int]], lexicon: Mapping[
     # ratio = 100 (1 - indel / (a + b)) and indel >= |a - b|, so only forms whose length is within these
     # bounds can reach the threshold: an exact filter that skips most of a large lexicon.
     ordered, lengths = forms
-    low = math.ceil(len(span) * threshold / (200 - threshold)) if threshold < 200 else len(span)
-    high = math.floor(len(span) * (200 - threshold) / threshold) if threshold > 0 else max(lengths, default=0)
+    # (the 1e-9 keeps a form that reaches the threshold exactly from being lost to float rounding)
+    low = math.ceil(len(span) * threshold / (200 - threshold) - 1e-9)
+    high = math.floor(len(span) * (200 - threshold) / threshold + 1e-9) if threshold > 0 else max(lengths, default=0)
     candidates = ordered[bisect.bisect_left(lengths, low):bisect.bisect_right(lengths, high)]
     close = process.extract(span, candidates, scorer=fuzz.ratio, score_cutoff=threshold, limit=8)
     canonicals = {lexicon[form] for form, _, _ in close}

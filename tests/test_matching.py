@@ -265,3 +265,11 @@ def test_fuzzy_length_filter_is_exact():
     for other in ("hoshimura no kazer", "hoshimura no kazeri desu", "hoshimura", "h" * 40):
         bound = 200 * min(len(span), len(other)) / (len(span) + len(other))
         assert fuzz.ratio(span, other) <= bound + 1e-9
+
+
+def test_fuzzy_length_filter_keeps_a_form_that_reaches_the_threshold_exactly():
+    """11 characters against 9 can reach ratio 90 exactly (the prefix): the filter must not drop it."""
+    from harness.matching import _fuzzy_name
+    lexicon = Lexicon({"abcdefghi": "Nine"})
+    assert _fuzzy_name("abcdefghijk", lexicon.by_token_count[1], lexicon, 90.0) == "Nine"
+    assert _fuzzy_name("abcdefghijkl", lexicon.by_token_count[1], lexicon, 90.0) is None
