@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from rich.progress import track
 
 from harness import storage
 from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset, QAItem
@@ -107,13 +110,15 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
     jobs = [(item, outputs[item.id]) for item in evalset.items]
     workers = scoring_workers(len(jobs))
     if workers == 1:
-        return score_items(jobs, lexicons)
+        return score_items(track(jobs, description="scoring", transient=True, disable=len(jobs) < 5000), lexicons)
     # Matching is pure Python and independent per question: large evalsets (the Kaggle table's 370k
     # questions) are scored in processes. Spawned, not forked: the parent may hold a CUDA context.
     chunks = [jobs[start:start + PARALLEL_CHUNK] for start in range(0, len(jobs), PARALLEL_CHUNK)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_set_worker_lexicons, initargs=(lexicons,)) as pool:
-        return [score for chunk in pool.map(_score_in_worker, chunks) for score in chunk]
+        done = track(pool.map(_score_in_worker, chunks), total=len(chunks), transient=True,
+                     description=f"scoring ({workers} processes)")
+        return [score for chunk in done for score in chunk]
 
 
 PARALLEL_FROM = 20_000  # questions; below this, starting processes costs more than it saves
@@ -124,7 +129,7 @@ def scoring_workers(questions: int) -> int:
     return 1 if questions < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 16, questions // PARALLEL_CHUNK))
 
 
-def score_items(jobs: list[tuple[QAItem, str]], lexicons: dict[str, dict[str, str]]) -> list[ItemScore]:
+def score_items(jobs: Iterable[tuple[QAItem, str]], lexicons: dict[str, dict[str, str]]) -> list[ItemScore]:
     """(question, output) pairs -> their scores, in order."""
     scores = []
     for item, output in jobs:
