@@ -175,3 +175,25 @@ def test_scale_projection_uses_the_rates_of_its_own_settings(tmp_path, tiny_sour
     assert result["mode"] == "projected" and result["projected_from"]["training"] == ["batch_size=64"]
     assert result["train_seconds"] == pytest.approx(40 * result["train_records"] / 400.0)
     assert result["answer_seconds"] == pytest.approx(result["questions"] / 50.0)
+
+
+def test_scale_job_answers_with_the_fastest_measured_generation_setting():
+    from harness.bench import SIZES, scale_answering
+    size = SIZES["gpu"]
+    assert scale_answering(size, None) == (size.scale_batch, size.scale_cache)
+    best = {"batch_size": 2048, "cache": "dynamic", "questions_per_second": 900.0}
+    assert scale_answering(size, {"runs": [best], "best": best}) == (2048, "dynamic")
+
+
+def test_a_recipe_that_patches_model_code_leaves_stock_code_behind(tiny_source):
+    """Liger replaces Gemma-3's RoPE function, norm and MLP classes module-wide (CUDA only, so simulated
+    here): the bench gives the next recipe and the FLOP count the stock code back."""
+    from transformers.models.gemma3 import modeling_gemma3 as gemma3
+
+    from harness.bench import _model_code_restored
+    stock = (gemma3.apply_rotary_pos_emb, gemma3.Gemma3RMSNorm, gemma3.Gemma3ForCausalLM.forward)
+    with _model_code_restored(tiny_source):
+        gemma3.apply_rotary_pos_emb = lambda *args: None
+        gemma3.Gemma3RMSNorm = object
+        gemma3.Gemma3ForCausalLM.forward = lambda self: None
+    assert (gemma3.apply_rotary_pos_emb, gemma3.Gemma3RMSNorm, gemma3.Gemma3ForCausalLM.forward) == stock
