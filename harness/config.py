@@ -48,7 +48,9 @@ class TrainConfig:
     seed: int = 0
     load_in_4bit: bool = True  # QLoRA; false trains LoRA on the bf16 base (the bench reports it beside QLoRA)
     group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
-    torch_compile: bool = False  # compile the model (fused elementwise kernels, fewer launches)
+    # compile the model (fused elementwise kernels, fewer launches); unmeasured: its one H200 run crashed
+    # (harness/BENCH_NOTES.md, 10)
+    torch_compile: bool = False
     liger_kernels: bool = False  # Liger's Triton RMSNorm, GeGLU and RoPE (CUDA; TRL keeps its own fused LM head)
 
     def to_dict(self) -> dict:

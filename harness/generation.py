@@ -155,15 +155,26 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(source)
     loaded = load_model(source, quantize=False, device=device_name())
+    cache = default_cache(len(evalset.items))
     predictions = generate_answers(loaded, tokenizer, list(evalset.items),
                                    batch_size=batch_size or default_batch_size(),
                                    max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
-                                   label=f"answering as {model}")
+                                   label=f"answering as {model} ({cache} cache)", cache=cache)
     write_predictions(predictions, path)
     return path
 
 
 def default_batch_size() -> int:
-    # `harness bench` on an H200 (gemma-3-270m, 40 new tokens): 171 questions/s at 256, 592 at 1024, 683 at
-    # 2048; a static KV cache with compiled decoding gave 127 (recompiles). Out of memory halves the batch.
-    return 2048 if device_name() == "cuda" else 16
+    # `harness bench` on an H200 (gemma-3-270m, 40 new tokens), dynamic cache: 227 questions/s at batch 256,
+    # 741 at 1,024, 923 at 2,048, 1,239 at 4,096 (harness/BENCH_NOTES.md, 10). Out of memory halves the batch.
+    return 4096 if device_name() == "cuda" else 16
+
+
+# The static cache answered 1,655 questions/s against the dynamic cache's 1,239 (H200, batch 4,096), but
+# compiles its step first (45-58 s): it saves time from ~200,000 questions (41 s / (1/1,239 - 1/1,655) s).
+STATIC_CACHE_FROM = 200_000
+
+
+def default_cache(questions: int) -> str:
+    """The KV cache that answers `questions` soonest, compile included: static on CUDA for large evalsets."""
+    return "static" if device_name() == "cuda" and questions >= STATIC_CACHE_FROM else "dynamic"

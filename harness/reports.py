@@ -209,13 +209,17 @@ def bench_tables(result: dict) -> Group:
     scale = result.get("scale")
     if scale and scale.get("total_seconds") is not None:
         table = Table(title=f"{scale['rows']:,} synthetic anime ({scale['mode']}): fast profile "
-                            f"{' '.join(scale.get('overrides') or [])}, one epoch, every question answered")
-        for header in ("train records", "questions", "build s", "train s", "answer s", "total s", "verbatim %"):
+                            f"{' '.join(scale.get('overrides') or [])}, one epoch, every question answered "
+                            f"(batch {scale.get('generation_batch')}, {scale.get('cache')} cache)")
+        for header in ("train records", "questions", "build s", "load+prep s", "train s", "merge s", "answer s",
+                       "score s", "total s", "verbatim %", "unseen % (control)"):
             table.add_column(header, justify="right")
-        verbatim = (scale.get("accuracy") or {}).get("verbatim") or {}
+        stages = scale.get("stage_seconds") or {}
+        accuracy = scale.get("accuracy") or {}
         table.add_row(f"{scale['train_records']:,}", f"{scale['questions']:,}", _num(scale["evalset_build_seconds"]),
-                      _num(scale.get("train_seconds")), _num(scale.get("answer_seconds")), _num(scale["total_seconds"]),
-                      pct(verbatim["accuracy"]) if verbatim else "–")
+                      _num(stages.get("load_and_prepare")), _num(scale.get("train_seconds")), _num(stages.get("merge")),
+                      _num(scale.get("answer_seconds")), _num(stages.get("score")), _num(scale["total_seconds"]),
+                      *(pct(accuracy[s]["accuracy"]) if s in accuracy else "–" for s in ("verbatim", "unseen")))
         parts.append(table)
     if result.get("targets"):
         table = Table(title="targets")

@@ -158,6 +158,9 @@ def test_scale_job_runs_one_epoch_and_scores_every_split(tmp_path, tiny_source):
     assert {"verbatim", "paraphrase"} <= set(result["accuracy"])  # 4 anime may hold none out
     assert sum(result["accuracy"][s]["n"] for s in result["accuracy"]) == result["questions"]
     assert result["total_seconds"] >= result["train_seconds"] + result["answer_seconds"]
+    stages = result["stage_seconds"]
+    assert set(stages) == {"evalset", "load_and_prepare", "train", "merge", "answer", "score"}
+    assert min(stages.values()) >= 0 and sum(stages.values()) <= result["total_seconds"]
 
 
 def test_scale_projection_uses_the_rates_of_its_own_settings(tmp_path, tiny_source):

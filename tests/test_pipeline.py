@@ -106,6 +106,18 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     assert again == answers
 
 
+def test_generation_defaults_follow_the_measured_rates(monkeypatch):
+    """CUDA answers at batch 4,096 (the fastest dynamic batch measured); the static cache's ~45 s compile is
+    spent only where its faster steps win it back (from 200,000 questions); CPU keeps small dynamic batches."""
+    import harness.generation as generation
+    assert generation.default_batch_size() == 16
+    assert generation.default_cache(10**6) == "dynamic"
+    monkeypatch.setattr(generation, "device_name", lambda: "cuda")
+    assert generation.default_batch_size() == 4096
+    assert generation.default_cache(generation.STATIC_CACHE_FROM - 1) == "dynamic"
+    assert generation.default_cache(generation.STATIC_CACHE_FROM) == "static"
+
+
 def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
     """The stage commands on one run directory, each leaving the run complete."""
     from harness.cli import main
