@@ -12,7 +12,8 @@ out-of-memory the batch is halved and retried.
 `cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs).
 Every batch of one call then has one shape: prompts left-padded to the call's longest, the last batch filled
 up with copies of a question whose answers are dropped, so the step compiles once, not once per shape (the
-H200 first lost 5x through those recompiles; harness/BENCH_NOTES.md).
+H200 first lost 5x through those recompiles; harness/BENCH_NOTES.md). A run's generation stage uses it on
+CUDA from 200,000 questions, where its faster steps repay the compile (`default_cache`).
 `on_batch(questions, new_tokens, seconds)` reports each finished batch to whoever measures.
 """
 
