@@ -152,7 +152,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, help="generation batch (default 2048 on CUDA, 16 on CPU); halves on OOM")
+    p.add_argument("--batch-size", type=int, help="generation batch (default 4096 on CUDA, 16 on CPU); halves on OOM")
 
 
 def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Evalset, str]:
