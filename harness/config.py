@@ -49,7 +49,7 @@ class TrainConfig:
     load_in_4bit: bool = True  # QLoRA; false trains LoRA on the bf16 base (the bench reports it beside QLoRA)
     group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
     # compile the model (fused elementwise kernels, fewer launches); unmeasured: its one H200 run crashed
-    # (harness/BENCH_NOTES.md, 10)
+    # (harness/BENCH_NOTES.md, 11)
     torch_compile: bool = False
     liger_kernels: bool = False  # Liger's Triton RMSNorm, GeGLU and RoPE (CUDA; TRL keeps its own fused LM head)
 

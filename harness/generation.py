@@ -167,7 +167,7 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
 
 def default_batch_size() -> int:
     # `harness bench` on an H200 (gemma-3-270m, 40 new tokens), dynamic cache: 227 questions/s at batch 256,
-    # 741 at 1,024, 923 at 2,048, 1,239 at 4,096 (harness/BENCH_NOTES.md, 10). Out of memory halves the batch.
+    # 741 at 1,024, 923 at 2,048, 1,239 at 4,096 (harness/BENCH_NOTES.md, 11). Out of memory halves the batch.
     return 4096 if device_name() == "cuda" else 16
 
 
