@@ -1,13 +1,20 @@
-"""The merged model: the adapter folded into an unquantised bf16 base, saved as a plain checkpoint.
+"""The merged model: the adapter folded into the base it was trained on, saved as a plain bf16 checkpoint.
 
 Consumes RUN/adapter and the base; produces RUN/merged/ (safetensors and tokenizer) and RUN/merge.json:
 
-    {"lora_delta_norm": 41.7, "agreement": 0.96, "sample": 48, "disagreements": [{"id": ..., "adapter": ...,
-     "merged": ...}]}
+    {"onto": "nf4-dequantised", "lora_delta_norm": 41.7, "agreement": 0.995, "sample": 512,
+     "disagreements": [{"id": ..., "adapter": ..., "merged": ...}],
+     "alternatives": {"bf16": {"agreement": 0.79, "sample": 512}}}
 
-Two checks guard against silent failures other harnesses have: an adapter whose update B·A is zero changes
-nothing and is an error; and the merged model must answer a sample of questions as the adapter on the 4-bit
-base did (they differ only by quantisation error, so agreement should be high; it is recorded, not assumed).
+QLoRA trains the adapter against the NF4-quantised base, so the model that was trained is "NF4 weights
+dequantised, plus B·A". The default merge (`onto="nf4-dequantised"`) builds exactly that base: every quantised
+linear weight is replaced by its dequantised value before the adapter is folded in. Merging onto the original
+bf16 weights instead (`onto="bf16"`) scores a model that differs from the trained one by the quantisation
+error, which moves answers; it stays as an option and can be measured beside the default (`compare=True`).
+
+Two checks guard against silent failures: an adapter whose update B·A is zero changes nothing and is an
+error; and the merged model must answer a sample of questions as the adapter on the 4-bit base did (they
+differ only by rounding, so agreement should be near 1; it is recorded, not assumed).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from harness import storage
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
+
+MERGE_BASES = ("nf4-dequantised", "bf16")
 
 
 class MergeError(RuntimeError):
@@ -39,41 +48,82 @@ def lora_delta_norm(peft_model) -> float:
     return total ** 0.5
 
 
-def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAItem], max_new_tokens: int,
-                  batch_size: int, sample_size: int = 48, seed: int = 0) -> dict:
-    from peft import PeftModel
+def merge_base(source: ModelSource, onto: str, device: str):
+    """The bf16 model the adapter is folded into: the original weights, or the NF4 ones dequantised."""
+    import torch
+    from peft.utils.integrations import dequantize_bnb_weight
 
+    if onto not in MERGE_BASES:
+        raise MergeError(f"merge onto {onto!r}: choose one of {MERGE_BASES}.")
+    base = load_model(source, quantize=False, device=device)
+    if onto == "bf16":
+        return base
+    quantized = load_model(source, quantize=True, device=device)
+    linears = dict(base.named_modules())
+    replaced = 0
+    for name, module in quantized.named_modules():
+        if type(module.weight).__name__ == "Params4bit" if hasattr(module, "weight") else False:
+            with torch.no_grad():
+                linears[name].weight.copy_(dequantize_bnb_weight(module.weight).to(linears[name].weight.dtype))
+            replaced += 1
+    del quantized
+    if replaced == 0:
+        raise MergeError(f"{source.path}: no 4-bit weights to dequantise; merge with onto='bf16'.")
+    return base
+
+
+def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAItem], max_new_tokens: int,
+                  batch_size: int, sample_size: int = 48, seed: int = 0, onto: str = "nf4-dequantised",
+                  compare: bool = False) -> dict:
+    """Merge RUN/adapter onto `onto`, save RUN/merged, and measure its agreement with the adapter on the 4-bit
+    base on a sample; with `compare`, also measure (not save) the merge onto the other base."""
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise MergeError(f"{run_dir}: no adapter/ to merge; run `harness train` first.")
     device = device_name()
     tokenizer = load_tokenizer(source)
+    sample = random.Random(seed).sample(check_items, min(sample_size, len(check_items)))
 
-    base = load_model(source, quantize=False, device=device)
-    with_adapter = PeftModel.from_pretrained(base, str(adapter))
+    def answers(model, label):
+        return generate_answers(model, tokenizer, sample, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                label=label)
+
+    merged, delta = _merged(source, adapter, onto, device)
+    merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
+    tokenizer.save_pretrained(str(run_dir / "merged"))
+    merged_answers = answers(merged, f"merge check: merged onto {onto}")
+    del merged
+    alternatives = {}
+    if compare:
+        for other in (o for o in MERGE_BASES if o != onto):
+            model, _ = _merged(source, adapter, other, device)
+            alternatives[other] = answers(model, f"merge check: merged onto {other}")
+            del model
+    from peft import PeftModel
+    quantized = PeftModel.from_pretrained(load_model(source, quantize=True, device=device), str(adapter))
+    adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
+    summary = {"onto": onto, "lora_delta_norm": round(delta, 4), **agreement(adapter_answers, merged_answers),
+               "alternatives": {other: {k: v for k, v in agreement(adapter_answers, got).items()
+                                        if k != "disagreements"} for other, got in alternatives.items()}}
+    storage.write_json(run_dir / "merge.json", summary)
+    return summary
+
+
+def _merged(source: ModelSource, adapter: Path, onto: str, device: str):
+    from peft import PeftModel
+
+    with_adapter = PeftModel.from_pretrained(merge_base(source, onto, device), str(adapter))
     delta = lora_delta_norm(with_adapter)
     if delta == 0.0:
         raise MergeError(f"{adapter}: every LoRA update B·A is zero, so the adapter changes nothing; "
                          "training did not update it (check the learning rate, steps and that loss was computed).")
-    merged = with_adapter.merge_and_unload()
-    merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
-    tokenizer.save_pretrained(str(run_dir / "merged"))
+    return with_adapter.merge_and_unload(), delta
 
-    sample = random.Random(seed).sample(check_items, min(sample_size, len(check_items)))
-    merged_answers = generate_answers(merged, tokenizer, sample, batch_size=batch_size,
-                                      max_new_tokens=max_new_tokens, label="merge check: merged")
-    del merged, with_adapter, base
-    quantized = PeftModel.from_pretrained(load_model(source, quantize=True, device=device), str(adapter))
-    adapter_answers = generate_answers(quantized, tokenizer, sample, batch_size=batch_size,
-                                       max_new_tokens=max_new_tokens, label="merge check: adapter on 4-bit")
-    pairs = list(zip(adapter_answers, merged_answers, strict=True))
-    agree = [a.output == m.output for a, m in pairs]
-    summary = {
-        "lora_delta_norm": round(delta, 4),
-        "sample": len(sample),
-        "agreement": sum(agree) / len(agree) if agree else None,
-        "disagreements": [{"id": a.id, "adapter": a.output, "merged": m.output}
-                          for (a, m), same in zip(pairs, agree, strict=True) if not same][:20],
-    }
-    storage.write_json(run_dir / "merge.json", summary)
-    return summary
+
+def agreement(reference: list, candidate: list) -> dict:
+    """How often two models gave the same answer to the same questions, and the first disagreements."""
+    pairs = list(zip(reference, candidate, strict=True))
+    same = [a.output == m.output for a, m in pairs]
+    return {"sample": len(pairs), "agreement": sum(same) / len(same) if same else None,
+            "disagreements": [{"id": a.id, "adapter": a.output, "merged": m.output}
+                              for (a, m), ok in zip(pairs, same, strict=True) if not ok][:20]}

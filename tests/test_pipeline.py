@@ -62,13 +62,45 @@ def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run
     from harness.models import ModelSource, load_model, load_tokenizer
     run_dir, _ = trained_run
     items = [i for i in evalset.items if i.split == "verbatim"]
-    summary = merge_adapter(run_dir, tiny_source, check_items=items, max_new_tokens=8, batch_size=4, sample_size=6)
-    assert summary["lora_delta_norm"] > 0 and summary["sample"] == 6 and 0 <= summary["agreement"] <= 1
+    summary = merge_adapter(run_dir, tiny_source, check_items=items, max_new_tokens=8, batch_size=4, sample_size=6,
+                            compare=True)
+    assert summary["onto"] == "nf4-dequantised" and summary["lora_delta_norm"] > 0 and summary["sample"] == 6
+    assert set(summary["alternatives"]) == {"bf16"} and summary["alternatives"]["bf16"]["sample"] == 6
+    assert summary["agreement"] * 6 == 6 - len(summary["disagreements"])
     assert (run_dir / "merged" / "model.safetensors").is_file()
     merged = ModelSource("merged", str(run_dir / "merged"), "local")
     predictions = generate_answers(load_model(merged, quantize=False, device="cpu"), load_tokenizer(merged),
                                    items[:10], batch_size=4, max_new_tokens=8)
     assert [p.id for p in predictions] == [i.id for i in items[:10]]
+
+
+@pytest.mark.parametrize("onto", ["nf4-dequantised", "bf16"])
+def test_merged_weights_are_the_trained_base_plus_the_lora_update(trained_run, tiny_source, onto):
+    """The default merge folds B·A into the NF4 weights the adapter was trained against, dequantised; the bf16
+    option into the original weights. Checked on one projection against its closed form, to bf16 rounding."""
+    import torch
+    from peft.utils.integrations import dequantize_bnb_weight
+
+    from harness.merging import _merged
+    from harness.models import load_model
+    run_dir, _ = trained_run
+    merged, _ = _merged(tiny_source, run_dir / "adapter", onto, "cpu")
+    name = "model.layers.0.self_attn.q_proj"
+    if onto == "bf16":
+        base = load_model(tiny_source, quantize=False, device="cpu").get_submodule(name).weight.float()
+    else:
+        base = dequantize_bnb_weight(load_model(tiny_source, quantize=True, device="cpu").get_submodule(name).weight)
+    from peft import PeftModel
+    lora = PeftModel.from_pretrained(load_model(tiny_source, quantize=False, device="cpu"), str(run_dir / "adapter"))
+    layer = lora.base_model.model.get_submodule(name)
+    delta = (layer.lora_B["default"].weight.float() @ layer.lora_A["default"].weight.float()) * layer.scaling["default"]
+    expected = base.float() + delta
+    got = merged.get_submodule(name).weight.float()
+    assert delta.abs().max() > 0
+    assert torch.allclose(got, expected, rtol=1e-2, atol=1e-3)
+    other = load_model(tiny_source, quantize=onto == "bf16", device="cpu").get_submodule(name).weight
+    other = dequantize_bnb_weight(other).float() if onto == "bf16" else other.float()
+    assert not torch.allclose(got, other + delta, rtol=1e-3, atol=1e-4)  # the two bases really differ
 
 
 def test_zero_adapter_is_refused(tmp_path, evalset, tiny_source):
