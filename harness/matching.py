@@ -7,6 +7,11 @@ It returns a `Match`: the hit, what it extracted, and details (set precision/rec
     match_episodes("It has 26 episodes.", 26) -> Match(hit=True, extracted=[26])
     match_episodes("Between 12 and 26 episodes.", 26) -> Match(hit=False, extracted=[12, 26])
 
+Before matching, `remove_echo` takes out what the question itself said: every name of the subject, runs of
+three or more words repeated from the question, and numbers that belong to a short form of the title ("Gundam
+0083 has 13 episodes" answers 13). `verdict` then names what kind of answer it was (correct, wrong_value,
+partial, other_field, echo, declined, empty, no_value).
+
 What the matchers never do: partial_ratio, token_set_ratio or WRatio over a whole output. Those credit "12"
 inside "112" and any list that happens to contain the gold. Names are found span by span, longest first,
 each span compared whole with `ratio`; a set field is a hit only when the set named equals the gold set.
@@ -53,12 +58,31 @@ TYPE_ALIASES = {
     "Music": ("music video", "뮤직비디오"),
 }
 # Words that name no company: "Studio Ghibli" and "Ghibli", "Sunrise Inc." and "Sunrise" are one studio.
+# (Evalsets key companies with this set; it must not change, or evalset bytes would.)
 COMPANY_NOISE = {"studio", "studios", "inc", "co", "ltd", "llc", "corp", "corporation", "company", "the"}
+# At match time "company" is kept: "Toei Company" and "Toei Animation" are two companies.
+_ANSWER_COMPANY_NOISE = COMPANY_NOISE - {"company"}
+# A word after a company's short name that makes it another company: "Rushifu Records" is not "Rushifu
+# Pictures", "Toei Company" is not "Toei Animation".
+COMPANY_DESIGNATORS = {"animation", "animations", "pictures", "productions", "production", "works", "company",
+                       "records", "broadcasting", "entertainment", "music", "media", "films", "film", "sound",
+                       "digital", "games", "publishing", "comics", "books", "network", "tv", "television"}
+# Words of the domain and of answer sentences that never name a company or a title by themselves, whatever the
+# lexicon holds (the scorer adds every word of the question and answer templates): "The production companies
+# behind X" names no "Production I.G", "the anime" no "Anime R".
+FRAME_WORDS = frozenset("""
+    a an the of by and or is was were are be been it its this that these those to in on at as for with from
+    anime animation animated animate animating animator studio studios production productions produced
+    producer producers company companies series network television tv film films movie show shows episode
+    episodes season seasons genre genres title called named known also made make created creator by media
+    entertainment pictures records works broadcasting music video original story manga novel japanese
+""".split())
 # A trailing word a speaker may drop: "Kyoto Animation" is also "Kyoto".
 COMPANY_SUFFIXES = {"animation", "animations", "pictures", "productions", "production", "works"}
 
 FUZZY_THRESHOLD = 90.0
-SCORE_STRICT, SCORE_LENIENT = 0.01, 0.1
+# Strict: equal at the table's precision (two decimals), so 5.59 is not 5.58; lenient: within 0.1.
+SCORE_STRICT, SCORE_LENIENT = 0.005, 0.1
 SCORED_BY_RELATIVE = 0.01
 
 _SCRIPT_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[\uac00-\ud7a3])|(?<=[\uac00-\ud7a3])(?=[a-z0-9])")
@@ -79,10 +103,11 @@ _UNITS = ("zero one two three four five six seven eight nine ten eleven twelve t
           "sixteen seventeen eighteen nineteen").split()
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
          "ninety": 90}
-# "one" and "zero" are pronouns and idioms as often as numbers: "one" counts only in "one episode".
+# "one" and "zero" are pronouns and idioms as often as numbers: "one" counts only as a count of something
+# ("one episode", "a one-episode special") or as the whole answer ("Just one.", "Only one").
 _NUMBER_WORD = re.compile(
     r"\b(?:(" + "|".join(_TENS) + r")(?:[\s-]+(" + "|".join(_UNITS[1:10]) + r"))?|(" + "|".join(_UNITS[2:]) +
-    r"|one(?=\s+episode))|(a|one) hundred)\b", re.IGNORECASE)
+    r"|one(?=[\s-]+episode)|(?<=just )one|(?<=only )one)|(a|one) hundred)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -102,12 +127,29 @@ def normalise_text(text: str) -> str:
     return " ".join(_SCRIPT_BOUNDARY.sub(" ", text).split())
 
 
+def cased_tokens(text: str, normalise) -> list[str] | None:
+    """`normalise(text).split()` with the case kept, token for token (None where they do not align)."""
+    folded = normalise(text).split()
+    kept = unicodedata.normalize("NFKC", text).replace("&", " and ")
+    kept = re.sub(r"[^\w]+|_", " ", kept)
+    kept = re.sub(r"(?<=[A-Za-z0-9])(?=[\uac00-\ud7a3])|(?<=[\uac00-\ud7a3])(?=[A-Za-z0-9])", " ", kept).split()
+    kept = [t for t in kept if t.casefold() in set(folded)] if len(kept) != len(folded) else kept
+    return kept if len(kept) == len(folded) and all(a.casefold() == b for a, b in zip(kept, folded)) else None
+
+
 def normalise_name(name: str) -> str:
     return normalise_text(name)
 
 
 def normalise_company(name: str) -> str:
+    """A company's key in evalsets: noise words out ('Studio Deen' and 'Deen' are one key)."""
     return " ".join(t for t in normalise_text(name).split() if t not in COMPANY_NOISE)
+
+
+def normalise_company_mention(text: str) -> str:
+    """Answer text and lexicon forms for company matching: as `normalise_company`, but 'company' stays, since
+    it tells 'Toei Company' from 'Toei Animation'."""
+    return " ".join(t for t in normalise_text(text).split() if t not in _ANSWER_COMPANY_NOISE)
 
 
 def company_aliases(name: str) -> list[str]:
@@ -128,35 +170,76 @@ def is_abstention(output: str) -> bool:
 
 class Lexicon(dict):
     """{normalised surface form: canonical}, plus its forms indexed for `find_mentions`: by token count, and
-    within that by character length. Built once per scoring run and read for every answer: at the Kaggle
-    table's size (25,000 titles) re-indexing the forms per answer cost 12 ms of the 23 ms an answer took.
+    within that by character length. Built once per scoring run and read for every answer.
+
+    `joined` holds the forms made by removing spaces ('productionig' for 'Production I.G'): they are matched
+    exactly, never fuzzily ('production' is 90.9 from 'productionig'). `frame` holds words that never name an
+    entry by themselves: a one-word span that is one of them is skipped ('Animation Do' still names itself),
+    unless it is an entry's own one-word name written exactly as the entry spells it (`spelled`): the producers
+    'Age' and 'Network' are named by 'Lantis and Age', not by 'age rating' or 'the TV network'.
     Do not change it after the first lookup; the index would not follow."""
+
+    def __init__(self, forms=(), *, joined=frozenset(), frame=frozenset(), designators=frozenset(), spelled=None):
+        super().__init__(forms)
+        self.joined = frozenset(joined)
+        self.frame = frozenset(frame)
+        self.designators = frozenset(designators)
+        self.spelled = dict(spelled or {})  # frame word -> the entry's own spelling of it ('Age', 'Network')
 
     @cached_property
     def by_token_count(self) -> dict[int, tuple[list[str], list[int]]]:
-        """token count -> (forms sorted by character length, their lengths)."""
+        """token count -> (fuzzy-matchable forms sorted by character length, their lengths)."""
         groups: dict[int, list[str]] = {}
         for form in self:
-            groups.setdefault(len(form.split()), []).append(form)
+            if form not in self.joined:
+                groups.setdefault(len(form.split()), []).append(form)
         indexed = {}
         for count, forms in groups.items():
             forms.sort(key=len)
             indexed[count] = (forms, [len(f) for f in forms])
         return indexed
 
+    @cached_property
+    def forms_of(self) -> dict[str, list[str]]:
+        owned: dict[str, list[str]] = {}
+        for form, canonical in self.items():
+            owned.setdefault(canonical, []).append(form)
+        return owned
 
-def build_lexicon(names: Mapping[str, list[str] | tuple[str, ...]], normalise=normalise_name) -> Lexicon:
+
+def build_lexicon(names: Mapping[str, list[str] | tuple[str, ...]], normalise=normalise_name, *,
+                  frame: frozenset[str] = frozenset(), designators: frozenset[str] = frozenset(),
+                  blockers: tuple[str, ...] = ()) -> Lexicon:
     """{canonical: [aliases]} -> {normalised surface form: canonical}. A form two canonicals share is
-    dropped, since naming it does not say which one was meant; joined forms ('scifi') are added."""
+    dropped, since naming it does not say which one was meant; joined forms ('scifi') are added, for exact
+    matching only; a one-word form that is a frame word names its entry only where spelled as the entry spells it.
+    `blockers` are names of other things that contain a form (companies for the type lexicon: 'TV Tokyo')."""
     owners: dict[str, set[str]] = {}
+    joined_forms: set[str] = set()
+    spelled: dict[str, str] = {}
     for canonical, aliases in names.items():
         for surface in (canonical, *aliases):
             key = normalise(surface)
+            if not key:
+                continue
+            if key in frame:
+                spelled[key] = (cased_tokens(surface, normalise) or [key])[0]
+            owners.setdefault(key, set()).add(canonical)
             joined = key.replace(" ", "")
-            for form in {key, joined if len(joined) >= 5 else key}:
-                if form:
-                    owners.setdefault(form, set()).add(canonical)
-    return Lexicon((form, next(iter(c))) for form, c in sorted(owners.items()) if len(c) == 1)
+            if joined != key and len(joined) >= 5:
+                owners.setdefault(joined, set()).add(canonical)
+                joined_forms.add(joined)
+    forms = {form: next(iter(c)) for form, c in sorted(owners.items()) if len(c) == 1}
+    # Names of other things that contain a form ('TV Tokyo' holds 'TV'): matched first, longest first, and
+    # named as nothing, so the form inside them is not read.
+    for blocker in blockers:
+        key = normalise(blocker)
+        if len(key.split()) > 1 and key not in forms and set(key.split()) & {t for f in forms for t in f.split()}:
+            forms[key] = ""
+    # a joined form that is also a plain one ('scifi' as itself) stays fuzzy-matchable
+    plain = {normalise(s) for canonical, aliases in names.items() for s in (canonical, *aliases)}
+    return Lexicon(forms, joined={f for f in joined_forms if f in forms and f not in plain}, frame=frame,
+                   designators=designators, spelled={k: v for k, v in spelled.items() if k in forms})
 
 
 def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_name,
@@ -164,17 +247,19 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
     """Canonical values named in `text`, in order of appearance, each token used once.
 
     Exact forms (or a span that, joined, is a joined form: 'jc staff' for 'J.C.Staff') are found first, longest
-    first, so 'Sailor Moon' is never read as 'Sailor Moon R'. The tokens
-    left are then compared span by span with rapidfuzz `ratio` >= threshold (spans of 5+ characters). A span
-    close to forms of two different canonicals ('Sailor Moon X') names neither: it is returned as '?span',
-    which matches no gold, so a near-miss between franchise entries is never credited."""
+    first, so 'Sailor Moon' is never read as 'Sailor Moon R'. The tokens left are then compared span by span
+    with rapidfuzz `ratio` >= threshold (spans of 5+ characters) against forms of as many tokens. A span close to
+    forms of two different canonicals ('Sailor Moon X') names neither: it is returned as '?span', which matches
+    no gold, so a near-miss between franchise entries is never credited. A frame word alone names nothing. Where the lexicon has designators (companies), a short name followed by one that makes
+    it another company ('Toei' + 'Company') is returned as '?toei company'."""
     tokens = normalise(text).split()
     if not isinstance(lexicon, Lexicon):
         lexicon = Lexicon(lexicon)
+    spelled = cased_tokens(text, normalise) if lexicon.frame else tokens
     forms_by_length = lexicon.by_token_count
     used = [False] * len(tokens)
     found: list[tuple[int, str]] = []
-    longest = max(forms_by_length, default=0) + 1  # +1: 'j c staff' may be written 'jc staff'
+    longest = max((len(f.split()) for f in lexicon), default=0) + 1  # +1: 'j c staff' may be written 'jc staff'
     for fuzzy in (False, True):
         if fuzzy and threshold >= 100:
             break
@@ -183,15 +268,42 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
                 if any(used[start:start + length]):
                     continue
                 span = " ".join(tokens[start:start + length])
+                if span in lexicon.frame and (fuzzy or spelled is None or lexicon.spelled.get(span) != spelled[start]):
+                    continue
                 if fuzzy:
                     named = _fuzzy_name(span, forms_by_length[length], lexicon, threshold)
                 else:
                     joined = span.replace(" ", "")
-                    named = lexicon.get(span) or (lexicon.get(joined) if len(joined) >= 5 else None)
-                if named is not None:
-                    used[start:start + length] = [True] * length
-                    found.append((start, named))
+                    named = lexicon.get(span)
+                    if named is None and len(joined) >= 5:
+                        named = lexicon.get(joined)
+                if named is None:
+                    continue
+                end = start + length
+                if named == "":  # a blocker: its tokens name nothing of this lexicon
+                    used[start:end] = [True] * length
+                    continue
+                if end < len(tokens) and not used[end] and tokens[end] in lexicon.designators \
+                        and not _starts_a_form(tokens, end, lexicon):
+                    named = _designated(span, tokens[end], named, lexicon, threshold)
+                    end += named.startswith("?")
+                used[start:end] = [True] * (end - start)
+                found.append((start, named))
     return list(dict.fromkeys(canonical for _, canonical in sorted(found)))
+
+
+def _starts_a_form(tokens: list[str], start: int, lexicon: Lexicon) -> bool:
+    """Tokens from `start` begin another entry of two or more words ('Starchild Records, Media Factory')."""
+    return any(" ".join(tokens[start:start + n]) in lexicon for n in range(2, 7))
+
+
+def _designated(span: str, designator: str, named: str, lexicon: Lexicon, threshold: float) -> str:
+    """'toei' named Toei Animation, but 'company' follows: the same company only if 'toei company' is close to
+    one of its own forms ('kyoto animations' for Kyoto Animation), else another company."""
+    longer = f"{span} {designator}"
+    if any(fuzz.ratio(longer, form) >= threshold for form in lexicon.forms_of.get(named, ())):
+        return named
+    return f"?{longer}"
 
 
 def _fuzzy_name(span: str, forms: tuple[list[str], list[int]], lexicon: Mapping[str, str],
@@ -233,7 +345,7 @@ def match_genres(output: str, gold: list[str], lexicon: Mapping[str, str]) -> Ma
 
 
 def match_companies(output: str, gold: list[str], lexicon: Mapping[str, str]) -> Match:
-    return match_set(output, gold, lexicon, normalise=normalise_company)
+    return match_set(output, gold, lexicon, normalise=normalise_company_mention)
 
 
 def match_title(output: str, gold: str, lexicon: Mapping[str, str]) -> Match:
@@ -260,6 +372,8 @@ def extract_numbers(text: str) -> list[float]:
         else:
             value = _UNITS.index(alone.lower())
         values.append((match.start(), float(value)))
+    if not values and re.fullmatch(r"\W*one\W*", text, re.IGNORECASE):
+        values.append((0, 1.0))
     return [value for _, value in sorted(values)]
 
 
@@ -269,6 +383,58 @@ def strip_echo(output: str, subject: str) -> str:
         return output
     pattern = r"\s+".join(re.escape(word) for word in subject.split())
     return re.sub(pattern, " ", output, flags=re.IGNORECASE)
+
+
+_WORD = re.compile(r"\w+")
+# A sentence that asks: it opens with a question word (or ends as a Korean question does) and ends in '?'.
+# Titles may hold a '?' ('Macross: Do You Remember Love?'), so a bare '?' does not make a question.
+_QUESTION_SENTENCE = re.compile(
+    r"(?:^|(?<=[.!?\n]))\s*(?:(?:what|which|who|whom|whose|how|where|when|why|is|are|was|were|do|does|did|can|"
+    r"could|would|will|should)\b[^.!?\n]*|[^.!?\n]*(?:나요|까요|니까|가요|는지요))\?", re.IGNORECASE)
+ECHO_RUN = 3  # words in a row repeated from the question that count as an echo, not an answer
+
+
+def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) -> str:
+    """The output less what asserts nothing or only repeats the question, so none of it can be credited:
+    - every question in the output (a sentence ending in '?'): a question states no fact ('What is the release
+      date of the movie?' says nothing of the type);
+    - every name of the subject ('Sprite: Between Two Worlds' holds 'Two', not an episode count);
+    - every run of ECHO_RUN or more words that the question (less the names) also has in that order
+      ('X: series, film or something else is a TV series' answers 'TV series', not 'film');
+    - a number or a type word written beside the word it follows or precedes in the title, as in the short
+      names a model uses ('Gundam 0083 has 13 episodes' answers 13; 'Baki (TV)' is a title, not a type;
+      'Saiyuki 2 has 2 episodes' keeps its second 2)."""
+    text = _QUESTION_SENTENCE.sub(" ", output)
+    for name in sorted((n for n in names if n), key=len, reverse=True):
+        text = strip_echo(text, name)
+        question = strip_echo(question, name)
+    title_pairs = set()
+    for name in names:
+        words = [w.casefold() for w in _WORD.findall(name)]
+        title_pairs.update(zip(words, words[1:]))
+    spans = list(_WORD.finditer(text))
+    tokens = [m.group().casefold() for m in spans]
+    asked = [w.casefold() for w in _WORD.findall(question)]
+    grams = {tuple(asked[i:i + ECHO_RUN]) for i in range(len(asked) - ECHO_RUN + 1)}
+    drop = [False] * len(tokens)
+    for i in range(len(tokens) - ECHO_RUN + 1):
+        if tuple(tokens[i:i + ECHO_RUN]) in grams:
+            drop[i:i + ECHO_RUN] = [True] * ECHO_RUN
+    for i, token in enumerate(tokens):
+        as_title = (i > 0 and (tokens[i - 1], token) in title_pairs) or \
+            (i + 1 < len(tokens) and (token, tokens[i + 1]) in title_pairs)
+        if as_title and (any(c.isdigit() for c in token) or token in _UNITS or token in FRAME_WORDS):
+            drop[i] = True
+    for i in reversed(range(len(tokens))):
+        if drop[i]:
+            text = text[:spans[i].start()] + " " + text[spans[i].end():]
+    return text
+
+
+def echoed_share(output: str, cleaned: str) -> float:
+    """The share of the output's words that `remove_echo` took out as repeated question or title."""
+    before = len(_WORD.findall(output))
+    return 1 - len(_WORD.findall(cleaned)) / before if before else 0.0
 
 
 def _answer_numbers(output: str) -> list[float]:
@@ -291,7 +457,7 @@ def match_score(output: str, gold: float, lexicon: Mapping[str, str] | None = No
     if value is None:
         return Match(hit=False, extracted=None, detail={"lenient_hit": False, "abs_error": None})
     error = abs(value - gold)
-    return Match(hit=error <= SCORE_STRICT + 1e-9, extracted=value,
+    return Match(hit=error < SCORE_STRICT - 1e-9, extracted=value,
                  detail={"lenient_hit": error <= SCORE_LENIENT + 1e-9, "abs_error": round(error, 4)})
 
 
@@ -330,3 +496,64 @@ MATCHERS = {
     "type": match_type,
     "title": match_title,
 }
+
+
+# --- verdicts: what kind of answer it was ----------------------------------------------------------------
+
+VERDICTS = ("correct", "partial", "wrong_value", "declined", "other_field", "echo", "no_value", "empty")
+SET_FIELDS = ("genres", "studios", "producers", "title")
+NUMBER_FIELDS = ("episodes", "score", "scored_by")
+
+
+def stated_fields(text: str, field: str, lexicons: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Other fields whose values `text` states: an episodes question answered 'It was released as an OVA'
+    states a type. `lexicons` is field -> compiled lexicon, as the scorer holds them."""
+    stated = []
+    if field != "type" and "type" in lexicons and find_mentions(text, lexicons["type"], threshold=100):
+        stated.append("type")
+    if field != "rating" and rating_codes(text):
+        stated.append("rating")
+    if field != "genres" and "genres" in lexicons and find_mentions(text, lexicons["genres"]):
+        stated.append("genres")
+    if field not in ("studios", "producers") and "studios" in lexicons and find_mentions(
+            text, lexicons["studios"], normalise_company_mention):
+        stated.append("companies")
+    if field != "episodes" and _EPISODE_COUNT.search(text):
+        stated.append("episodes")
+    return stated
+
+
+_EPISODE_COUNT = re.compile(r"\d+\s*(?:episodes?\b|화|편)", re.IGNORECASE)
+
+
+def verdict(field: str, output: str, cleaned: str, match: Match, gold, *, frame: frozenset[str],
+            stated: list[str]) -> tuple[str, dict]:
+    """The class of one answer, and what explains it:
+    correct; partial (a set with members missing or extra: which); wrong_value (a value of this field, not the
+    gold); declined (says it does not know); other_field (states another field's value and none of this one:
+    which); echo (the question or title repeated, at most a few stray words besides); no_value (says
+    something, names no value); empty."""
+    if not output.strip():
+        return "empty", {}
+    if match.hit:
+        return "correct", {}
+    extracted = match.extracted if isinstance(match.extracted, list) else [match.extracted]
+    extracted = [x for x in extracted if x is not None]
+    if field in SET_FIELDS and extracted:
+        golds = set(gold if isinstance(gold, list) else [gold])
+        named = set(extracted)
+        if golds & named:
+            return "partial", {"missing": sorted(golds - named), "extra": sorted(named - golds)}
+    if extracted:
+        return "wrong_value", {}
+    if is_abstention(output):
+        return "declined", {}
+    if stated:
+        return "other_field", {"states": stated}
+    content = [w for w in _WORD.findall(normalise_text(cleaned)) if w not in frame and w not in FRAME_WORDS]
+    if not content or echoed_share(output, cleaned) >= ECHO_SHARE:
+        return "echo", {}
+    return "no_value", {}
+
+
+ECHO_SHARE = 2 / 3  # an answer that is mostly the question repeated, with a few stray words, is an echo

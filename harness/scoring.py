@@ -6,10 +6,12 @@ and produces a score file:
     {"format": "harness.scores/1", "model": "merged", "evalset": {"name": ..., "sha256": ...},
      "summary": {"verbatim": {"episodes": {"n": 781, "hits": 702, "accuracy": 0.899, "ci_low": 0.876,
                                              "ci_high": 0.918, ...}, "all": {...}}, ...},
-     "items": [{"id": ..., "anime_id": 12, "split": ..., "field": ..., "hit": true, "extracted": [13], ...}]}
+     "items": [{"id": ..., "anime_id": 12, "split": ..., "field": ..., "hit": true, "verdict": "correct",
+                "extracted": [13], ...}]}
 
 Accuracy intervals are Wilson 95%. Set fields add mean precision/recall/F1; score adds a lenient accuracy and
-the mean absolute error; every field reports how often the model declined to answer.
+the mean absolute error; every field counts its answers by verdict class (`matching.VERDICTS`: correct,
+partial, wrong_value, declined, other_field, echo, no_value, empty), which says why recall is what it is.
 """
 
 from __future__ import annotations
@@ -26,16 +28,23 @@ from rich.progress import track
 from harness import storage
 from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset, QAItem
 from harness.matching import (
+    COMPANY_DESIGNATORS,
+    FRAME_WORDS,
     MATCHERS,
+    VERDICTS,
     build_lexicon,
     is_abstention,
-    normalise_company,
+    normalise_company_mention,
     normalise_name,
-    strip_echo,
+    normalise_text,
+    remove_echo,
+    stated_fields,
+    verdict,
 )
 from harness.statistics import wilson_interval
+from harness.templates import template_words
 
-SCORES_FORMAT = "harness.scores/1"
+SCORES_FORMAT = "harness.scores/2"
 
 
 class ScoringError(ValueError):
@@ -65,6 +74,7 @@ class ItemScore:
     extracted: object
     abstained: bool
     detail: dict = field(default_factory=dict)
+    verdict: str = ""  # one of matching.VERDICTS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,17 +94,38 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     return [Prediction.from_dict(row) for row in rows]
 
 
-def compiled_lexicons(evalset: Evalset) -> dict[str, dict[str, str]]:
-    """Field -> {normalised surface form: canonical}, built once per scoring run."""
-    compiled = {}
+@dataclass(frozen=True)
+class ScoringContext:
+    """What every answer is matched against, built once per scoring run: the compiled lexicon of each field,
+    every name of each subject (its echo is not an answer), and the words of the evalset's own sentences."""
+    lexicons: dict
+    names: dict
+    frame: frozenset
+
+
+def scoring_context(lexicon: dict) -> ScoringContext:
+    """The context for an evalset's `lexicon` (its lexicon.json)."""
+    frame = FRAME_WORDS | template_words()
+    lexicons = {}
     for fld, lexicon_name in LEXICON_OF_FIELD.items():
-        normalise = normalise_company if lexicon_name == "companies" else normalise_name
-        compiled[fld] = build_lexicon(evalset.lexicon.get(lexicon_name, {}), normalise)
-    return compiled
+        names = lexicon.get(lexicon_name, {})
+        if lexicon_name == "companies":
+            lexicons[fld] = build_lexicon(names, normalise_company_mention, frame=frame,
+                                          designators=frozenset(COMPANY_DESIGNATORS))
+        elif lexicon_name == "title":
+            lexicons[fld] = build_lexicon(names, normalise_name, frame=frame)
+        elif fld == "type":  # 'TV Tokyo' is a company, not a TV series
+            lexicons[fld] = build_lexicon(names, normalise_name, blockers=tuple(lexicon.get("companies", {})))
+        else:
+            lexicons[fld] = build_lexicon(names, normalise_name)
+    titles = {name: (name, *aliases) for name, aliases in lexicon.get("title", {}).items()}
+    return ScoringContext(lexicons=lexicons, names=titles, frame=frozenset(normalise_text(" ".join(frame)).split()))
 
 
-def score_predictions(evalset: Evalset, predictions: list[Prediction], source: str = "predictions") -> list[ItemScore]:
-    """Match every evalset question's prediction; a missing or unknown id is an error naming it."""
+def score_predictions(evalset: Evalset, predictions: list[Prediction], source: str = "predictions",
+                      workers: int | None = None) -> list[ItemScore]:
+    """Match every evalset question's prediction; a missing or unknown id is an error naming it. `workers`
+    processes (default: by evalset size, `scoring_workers`)."""
     outputs = {p.id: p.output for p in predictions}
     ids = {item.id for item in evalset.items}
     missing = [item.id for item in evalset.items if item.id not in outputs]
@@ -106,16 +137,16 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
         if unknown:
             parts.append(f"{len(unknown)} prediction id(s) are not in the evalset, e.g. {unknown[:5]}")
         raise ScoringError(f"{source}: {'; '.join(parts)}. Predictions must answer every question of this evalset.")
-    lexicons = compiled_lexicons(evalset)
+    context = scoring_context(evalset.lexicon)
     jobs = [(item, outputs[item.id]) for item in evalset.items]
-    workers = scoring_workers(len(jobs))
+    workers = scoring_workers(len(jobs)) if workers is None else workers
     if workers == 1:
-        return score_items(track(jobs, description="scoring", transient=True, disable=len(jobs) < 5000), lexicons)
+        return score_items(track(jobs, description="scoring", transient=True, disable=len(jobs) < 5000), context)
     # Matching is pure Python and independent per question: large evalsets (the Kaggle table's 370k
     # questions) are scored in processes. Spawned, not forked: the parent may hold a CUDA context.
     chunks = [jobs[start:start + PARALLEL_CHUNK] for start in range(0, len(jobs), PARALLEL_CHUNK)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_set_worker_lexicons, initargs=(lexicons,)) as pool:
+                             initializer=_set_worker_context, initargs=(context,)) as pool:
         done = track(pool.map(_score_in_worker, chunks), total=len(chunks), transient=True,
                      description=f"scoring ({workers} processes)")
         return [score for chunk in done for score in chunk]
@@ -129,26 +160,30 @@ def scoring_workers(questions: int) -> int:
     return 1 if questions < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 16, questions // PARALLEL_CHUNK))
 
 
-def score_items(jobs: Iterable[tuple[QAItem, str]], lexicons: dict[str, dict[str, str]]) -> list[ItemScore]:
+def score_items(jobs: Iterable[tuple[QAItem, str]], context: ScoringContext) -> list[ItemScore]:
     """(question, output) pairs -> their scores, in order."""
     scores = []
     for item, output in jobs:
-        match = MATCHERS[item.field](strip_echo(output, item.subject), item.gold, lexicons.get(item.field, {}))
+        lexicons = context.lexicons
+        cleaned = remove_echo(output, item.question, context.names.get(item.subject, (item.subject,)))
+        match = MATCHERS[item.field](cleaned, item.gold, lexicons.get(item.field, {}))
+        kind, why = verdict(item.field, output, cleaned, match, item.gold, frame=context.frame,
+                            stated=[] if match.hit else stated_fields(cleaned, item.field, lexicons))
         scores.append(ItemScore(id=item.id, anime_id=item.anime_id, split=item.split, field=item.field,
                                 hit=match.hit, extracted=match.extracted, abstained=is_abstention(output),
-                                detail=match.detail))
+                                detail={**match.detail, **why}, verdict=kind))
     return scores
 
 
-_worker_lexicons: dict[str, dict[str, str]] = {}
+_worker_context: list[ScoringContext] = []
 
 
-def _set_worker_lexicons(lexicons: dict[str, dict[str, str]]) -> None:
-    _worker_lexicons.update(lexicons)
+def _set_worker_context(context: ScoringContext) -> None:
+    _worker_context[:] = [context]
 
 
 def _score_in_worker(jobs: list[tuple[QAItem, str]]) -> list[ItemScore]:
-    return score_items(jobs, _worker_lexicons)
+    return score_items(jobs, _worker_context[0])
 
 
 def summarise(scores: list[ItemScore]) -> dict:
@@ -168,7 +203,8 @@ def _summarise_group(group: list[ItemScore]) -> dict:
     n, hits = len(group), sum(s.hit for s in group)
     low, high = wilson_interval(hits, n)
     out = {"n": n, "hits": hits, "accuracy": hits / n if n else 0.0, "ci_low": low, "ci_high": high,
-           "abstained": sum(s.abstained for s in group)}
+           "abstained": sum(s.abstained for s in group),
+           "verdicts": {v: sum(s.verdict == v for s in group) for v in VERDICTS}}
     f1s = [s.detail["f1"] for s in group if "f1" in s.detail]
     if f1s and len(f1s) == n:
         for key in ("precision", "recall", "f1"):

@@ -201,6 +201,19 @@ _TYPE_PHRASES = {
 _AND = {"en": " and ", "ko": ", "}
 
 
+def template_words() -> frozenset[str]:
+    """Every word the question and answer templates write, in every locale, placeholders left out: words of
+    the sentence frame, which never name a company or a title by themselves."""
+    import re
+    texts = [t for locale in FORMS.values() for field in locale.values() for forms in field.values()
+             for form in forms for t in (form.question, form.answer)]
+    texts += [t for table in (ARTICLE_QUESTIONS, REVERSE_QUESTION) for v in table.values()
+              for t in (v.values() if isinstance(v, dict) else [v])]
+    texts += [t for locale in ARTICLE_CLAUSES.values() for clauses in locale.values() for t in clauses.values()]
+    texts += [t for locale in _TYPE_PHRASES.values() for t in locale.values() if " " in t]
+    return frozenset(w.casefold() for text in texts for w in re.findall(r"\w+", re.sub(r"\{\w+\}", " ", text)))
+
+
 def has_fact(record: AnimeRecord, field: str) -> bool:
     value = getattr(record, field)
     return value is not None and value != () and value != ""

@@ -135,7 +135,9 @@ def test_title_echo_is_not_an_answer(output, subject, gold, hit):
     ("Its score is 8.75.", 8.75, True, True),
     ("8.75/10", 8.75, True, True),
     ("Out of 10, it scores 8.75.", 8.75, True, True),  # the first decimal, not the first number
-    ("8.76", 8.75, True, True),
+    ("8.76", 8.75, False, True),  # strict is equal at two decimals: a neighbouring value is not
+    ("5.59", 5.58, False, True),
+    ("8.5", 8.50, True, True),
     ("8.8", 8.75, False, True),
     ("8.9", 8.75, False, False),
     ("About 9 out of 10", 8.75, False, False),
