@@ -63,13 +63,117 @@ def test_bad_prediction_files(tmp_path, content, message):
         read_predictions(path)
 
 
-def test_large_evalsets_are_scored_in_processes_with_the_same_result(evalset, monkeypatch):
-    """Scoring splits into spawned processes above a size; the scores are the serial ones, in order."""
-    import harness.scoring as scoring
+def test_large_evalsets_are_scored_in_processes_with_the_same_result(evalset):
+    """Scoring in spawned processes gives the serial scores, in order (two workers forced, on any machine)."""
     predictions = [Prediction(id=item.id, output=f"Maybe {item.question}") for item in evalset.items]
     predictions[::3] = [Prediction(id=p.id, output="It is 12.") for p in predictions[::3]]
-    serial = score_predictions(evalset, predictions)
-    monkeypatch.setattr(scoring, "PARALLEL_FROM", 10)
-    monkeypatch.setattr(scoring, "PARALLEL_CHUNK", max(1, len(evalset.items) // 3))
-    assert scoring.scoring_workers(len(evalset.items)) == min(2, __import__("os").cpu_count() or 1)
-    assert score_predictions(evalset, predictions) == serial
+    serial = score_predictions(evalset, predictions, workers=1)
+    assert score_predictions(evalset, predictions, workers=2) == serial
+
+
+@pytest.mark.parametrize("questions, cpus, workers", [
+    (19_999, 16, 1), (20_000, 16, 4), (368_710, 16, 16), (368_710, 2, 2), (40_000, 1, 1)])
+def test_scoring_workers_by_size_and_cores(questions, cpus, workers, monkeypatch):
+    import harness.scoring as scoring
+    monkeypatch.setattr(scoring.os, "cpu_count", lambda: cpus)
+    assert scoring.scoring_workers(questions) == workers
+
+
+# --- the defect classes of the 2026-11 blind audit, each as a table of answers through the whole scorer ---
+
+AUDIT_LEXICON = {
+    "companies": {"Production I.G": [], "Lantis": [], "Anime R": [], "animate": [], "Sunrise": [],
+                  "Animation Do": [], "Bones": [], "Toei Animation": ["Toei"], "Rushifu Pictures": ["Rushifu"],
+                  "Sebashi Animation": ["Sebashi"], "Age": [], "Network": [], "TV Tokyo": [], "Bandai Visual": []},
+    "genres": {"Action": [], "Comedy": [], "Sci-Fi": ["science fiction"]},
+    "type": {"TV": ["TV", "TV series"], "Movie": ["movie", "film"], "OVA": ["OVA"], "Special": ["special"]},
+    "title": {"Sola": [], "Sprite: Between Two Worlds": [], "Kidou Senshi Gundam 0083: Stardust Memory":
+              ["Mobile Suit Gundam 0083"], "Grappler Baki (TV)": [], "Sci-fi Harry": [], "X": []},
+}
+
+
+def _judge(field, question, answer, gold, subject):
+    from harness.evalsets import QAItem
+    from harness.scoring import score_items, scoring_context
+    item = QAItem(id="q", anime_id=1, split="paraphrase", field=field, question=question, gold=gold, subject=subject)
+    (score,) = score_items([(item, answer)], scoring_context(AUDIT_LEXICON))
+    return score
+
+
+@pytest.mark.parametrize("field, question, answer, gold, subject, hit, verdict", [
+    # 1. words of the sentence frame are not companies
+    ("producers", "What production companies were involved in Sola?",
+     "The production companies behind Sola are Lantis.", ["Lantis"], "Sola", True, "correct"),
+    ("producers", "Who produced the anime Sola?", "The anime Sola was produced by Lantis.", ["Lantis"], "Sola",
+     True, "correct"),
+    ("studios", "Which studio animated Sola?", "Sola was animated by Sunrise.", ["Sunrise"], "Sola", True, "correct"),
+    ("studios", "What animation studio made Sola?", "The animation studio behind Sola is Bones.", ["Bones"], "Sola",
+     True, "correct"),
+    ("producers", "Who produced the anime Sola?", "Sola was produced by Lantis and Age.", ["Lantis", "Age"], "Sola",
+     True, "correct"),  # 'Age' the company, spelled as its name
+    ("producers", "Who produced the anime Sola?", "Sola was produced by Lantis for an adult age group.", ["Lantis"],
+     "Sola", True, "correct"),  # 'age' the word
+    ("producers", "Who produced the anime Sola?", "Sola was produced by animate.", ["animate"], "Sola", True,
+     "correct"),
+    # 2. an echo of the question is never credited, and is its own class
+    ("episodes", "How many episodes long is Sprite: Between Two Worlds?",
+     "How many episodes long is Sprite: Between Two Worlds? How many episodes", 2, "Sprite: Between Two Worlds",
+     False, "echo"),
+    ("type", "What kind of production is X: series, film or something else?",
+     "What kind of production is X: series, film or something else?", "Movie", "X", False, "echo"),
+    ("type", "What kind of production is X: series, film or something else?",
+     "X: series, film or something else is a TV series.", "TV", "X", True, "correct"),
+    ("type", "What type of release is Sola?", "What is the release date of the movie?", "Movie", "Sola", False,
+     "echo"),
+    ("type", "Grappler Baki (TV)의 작품 유형을 알려 주세요.", "Baki (TV)의 작품 유형을 알려 주세요.", "TV",
+     "Grappler Baki (TV)", False, "echo"),
+    # 4. a different company that shares the distinctive word
+    ("producers", "Who produced the anime Sola?", "Sola was produced by Rushifu Records.", ["Rushifu Pictures"],
+     "Sola", False, "wrong_value"),
+    ("studios", "Which studio animated Sola?", "Sola was animated by Sebashi Broadcasting.", ["Sebashi Animation"],
+     "Sola", False, "wrong_value"),
+    ("studios", "Which studio animated Sola?", "Sola was animated by Toei Company.", ["Toei Animation"], "Sola",
+     False, "wrong_value"),
+    ("studios", "Which studio animated Sola?", "Sola was animated by Toei.", ["Toei Animation"], "Sola", True,
+     "correct"),
+    ("type", "What format is Sola?", "The format of Sola is TV Tokyo and Bandai Visual.", "TV", "Sola", False,
+     "other_field"),  # a company holding a type word is a company
+    # 5. a number of the title is not the answer
+    ("episodes", "How many episodes does Kidou Senshi Gundam 0083: Stardust Memory have?",
+     "Gundam 0083 has 13 episodes.", 13, "Kidou Senshi Gundam 0083: Stardust Memory", True, "correct"),
+    ("episodes", "How many episodes long is Sola?", "Sola is a one-episode special.", 1, "Sola", True, "correct"),
+    ("episodes", "How many episodes long is Sola?", "Just one.", 1, "Sola", True, "correct"),
+    ("genres", "What kind of anime is Sci-fi Harry?", "The genres are Action and Sci-Fi.", ["Action", "Sci-Fi"],
+     "Sci-fi Harry", True, "correct"),  # a title word that is also the answer stays
+    # 6. strict score is equal at two decimals
+    ("score", "What is the MyAnimeList score of Sola?", "Sola has a score of 5.59.", 5.58, "Sola", False,
+     "wrong_value"),
+    # the other classes
+    ("episodes", "How many episodes long is Sola?", "Sola was released as an OVA.", 13, "Sola", False,
+     "other_field"),
+    ("genres", "What kind of anime is Sola?", "Sola is an Action anime.", ["Action", "Comedy"], "Sola", False,
+     "partial"),
+    ("genres", "What kind of anime is Sola?", "I don't know.", ["Action"], "Sola", False, "declined"),
+    ("genres", "What kind of anime is Sola?", "", ["Action"], "Sola", False, "empty"),
+    ("genres", "What kind of anime is Sola?", "Sola is a story about a girl who loves the sky.", ["Action"], "Sola",
+     False, "no_value"),
+])
+def test_audit_defect_classes(field, question, answer, gold, subject, hit, verdict):
+    score = _judge(field, question, answer, gold, subject)
+    assert (score.hit, score.verdict) == (hit, verdict), score
+
+
+def test_partial_names_what_is_missing_and_extra():
+    score = _judge("genres", "What kind of anime is Sola?", "Sola is an Action and Sci-Fi anime.",
+                   ["Action", "Comedy"], "Sola")
+    assert score.detail["missing"] == ["Comedy"] and score.detail["extra"] == ["Sci-Fi"]
+
+
+def test_verdicts_are_counted_in_the_summary(evalset):
+    scores = score_predictions(evalset, [Prediction(i.id, "" if n % 2 else i.question)
+                                         for n, i in enumerate(evalset.items)])
+    counts = summarise(scores)["verbatim"]["all"]["verdicts"]
+    verbatim = [s for s in scores if s.split == "verbatim"]
+    assert counts["empty"] == sum(s.verdict == "empty" for s in verbatim) > 0
+    assert counts["echo"] == sum(s.verdict == "echo" for s in verbatim) > 0
+    assert sum(counts.values()) == len(verbatim)
