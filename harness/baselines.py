@@ -36,7 +36,9 @@ def state_fact(field: str, gold) -> str:
 
 
 def answer_key(evalset: Evalset) -> list[Prediction]:
-    return [Prediction(id=item.id, output=state_fact(item.field, item.gold)) for item in evalset.items]
+    sha = evalset.manifest.get("sha256", "")
+    return [Prediction(id=item.id, output=state_fact(item.field, item.gold), evalset_sha256=sha)
+            for item in evalset.items]
 
 
 def majority(evalset: Evalset) -> list[Prediction]:
@@ -44,8 +46,8 @@ def majority(evalset: Evalset) -> list[Prediction]:
     for field in {item.field for item in evalset.items}:
         golds = Counter(_hashable(item.gold) for item in evalset.items if item.field == field)
         most_common[field] = max(golds.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
-    return [Prediction(id=item.id, output=state_fact(item.field, _unhashable(most_common[item.field])))
-            for item in evalset.items]
+    return [Prediction(id=item.id, output=state_fact(item.field, _unhashable(most_common[item.field])),
+                       evalset_sha256=evalset.manifest.get("sha256", "")) for item in evalset.items]
 
 
 def _hashable(gold):

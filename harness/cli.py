@@ -7,6 +7,7 @@
     harness train --evalset evalsets/NAME --profile article ; harness merge RUN ; harness generate RUN --model merged
     harness runs list
     harness report runs/RUN_ID
+    harness report runs/RUN_ID --items --split verbatim --verdict echo
 """
 
 from __future__ import annotations
@@ -20,15 +21,24 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import storage
+from harness.answers import answers_view
 from harness.bench import SECTIONS, SIZES
 from harness.catalogue import CatalogueError, read_catalogue_csv
-from harness.comparison import ComparisonError, compare_scores, load_scores, regressions, score_run
+from harness.comparison import (
+    ComparisonError,
+    compare_scores,
+    floor_summary,
+    load_scores,
+    regressions,
+    score_run,
+    verdict_moves,
+)
 from harness.config import ConfigError, TrainConfig, load_profile
 from harness.evalsets import SPLITS, Evalset, EvalsetError, build_evalset, load_evalset, write_evalset
 from harness.generation import default_batch_size, generate_for_run
 from harness.merging import MERGE_BASES, MergeError, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
-from harness.reports import bench_tables, comparison_table, print_report
+from harness.reports import bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import RunError, continue_run, list_runs, open_run, read_manifest, timed
 from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
 from harness.storage import RecordError
@@ -79,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("b", nargs="?", help="candidate (default: A's run, its candidate model)")
     compare.add_argument("--fail-on-drop", type=float, metavar="X",
                          help="exit 1 if any delta's upper 95%% bound is below -X (e.g. 0.02 = 2 points)")
-    compare.add_argument("--out", type=Path, help="write the rows as JSON here")
+    compare.add_argument("--out", type=Path, help="write the rows and the verdict-class moves as JSON here")
     compare.set_defaults(command=cmd_compare)
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
@@ -129,8 +139,26 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs-dir", type=Path, default=Path("runs"))
     bench.set_defaults(command=cmd_bench)
 
+    audit = sub.add_parser("audit", help="the matchers' verdicts against hand labels: agreement per field, every "
+                                         "disagreement")
+    audit.add_argument("labels", type=Path, help="labels JSONL (harness.audit/1), e.g. tests/data/audit/labels.jsonl")
+    audit.add_argument("--show", type=int, default=50, metavar="N", help="disagreements to list (default 50)")
+    audit.add_argument("--min-agreement", type=float, metavar="X",
+                       help="exit 1 if overall agreement is below X (a fraction, e.g. 0.99)")
+    audit.add_argument("--min-field-agreement", type=float, metavar="X",
+                       help="exit 1 if any field's agreement is below X (e.g. 0.97)")
+    audit.set_defaults(command=cmd_audit)
+
     report = sub.add_parser("report", help="print a run's tables; write report.md and plots")
     report.add_argument("run", type=Path)
+    report.add_argument("--items", action="store_true",
+                        help="show questions one by one instead: question, gold, base and merged answers and verdicts")
+    report.add_argument("--split", help="with --items: only this split")
+    report.add_argument("--field", help="with --items: only this field")
+    report.add_argument("--verdict", help="with --items: only answers of this class (the merged model's, unless "
+                                          "--model base)")
+    report.add_argument("--model", help="with --items: whose class --verdict matches, base or merged (default merged)")
+    report.add_argument("--limit", type=int, help="with --items: questions to show (default 20); all are counted")
     report.set_defaults(command=cmd_report)
     return p
 
@@ -236,9 +264,14 @@ def cmd_compare(args) -> int:
     a = load_scores(args.a if args.b else f"{args.a}:{_baseline_of(args.a)}")
     b = load_scores(args.b or args.a)
     rows = compare_scores(a, b)
-    console.print(comparison_table(rows, a["summary"], b["summary"], a["model"], b["model"]))
+    moves = verdict_moves(a, b)
+    floor = floor_summary(args.a, args.b or args.a, sha256=a["evalset"]["sha256"])
+    console.print(comparison_table(rows, a["summary"], b["summary"], a["model"], b["model"], floor=floor))
+    for line in moves_lines(moves, a["model"], b["model"]):
+        console.print(line, highlight=False)
     if args.out:
-        storage.write_json(args.out, {"a": a["source"], "b": b["source"], "rows": [r.to_dict() for r in rows]})
+        storage.write_json(args.out, {"a": a["source"], "b": b["source"], "rows": [r.to_dict() for r in rows],
+                                      "verdict_moves": [m.to_dict() for m in moves]})
     if args.fail_on_drop is not None:
         dropped = regressions(rows, args.fail_on_drop)
         for row in dropped:
@@ -282,8 +315,9 @@ def cmd_run(args) -> int:
                                  max_new_tokens=args.max_new_tokens)
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
-        with timed(run_dir, "report"):
-            print_report(run_dir, console)
+    # Reported once the record is finished, so report.md shows the final status and every stage's time.
+    with timed(run_dir, "report"):
+        print_report(run_dir, console)
     console.print(f"run record: {run_dir}")
     return 0
 
@@ -382,9 +416,55 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from harness.audit import agreement_table, class_confusion, disagreements, judge, read_labels
+
+    for flag, value in (("--min-agreement", args.min_agreement), ("--min-field-agreement", args.min_field_agreement)):
+        if value is not None and not 0 < value <= 1:
+            raise ConfigError(f"{flag} {value}: give a fraction in (0, 1], e.g. 0.99 for 99%.")
+    header, rows = read_labels(args.labels)
+    judged = judge(header, rows)
+    table = Table(title=f"{args.labels}: harness verdicts against {len(rows)} hand labels")
+    for column in ("field", "n", "agreement % [95% CI]", "false credit", "missed", "class agreement %"):
+        table.add_column(column, justify="left" if column == "field" else "right")
+    rows_out = agreement_table(judged)
+    for r in rows_out:
+        classes = "–" if r["class_agreement"] is None else f"{100 * r['class_agreement']:.1f}"
+        table.add_row(r["field"], str(r["n"]), f"{100 * r['agreement']:.1f} [{100 * r['ci_low']:.1f}, "
+                      f"{100 * r['ci_high']:.1f}]", str(r["false_credit"]), str(r["missed"]), classes,
+                      style="bold" if r["field"] == "all" else None)
+    console.print(table)
+    wrong = disagreements(judged)
+    for j in wrong[:args.show]:
+        kind = "false credit" if j.hit else "missed"
+        console.print(f"[red]{kind}[/] {j.row.audit_id} {j.row.item.field} gold={j.row.item.gold!r} "
+                      f"extracted={j.extracted!r} label: {j.row.why}\n    Q: {j.row.item.question}\n    A: "
+                      f"{j.row.answer[:300]!r}", highlight=False)
+    if len(wrong) > args.show:
+        console.print(f"... and {len(wrong) - args.show} more (--show N)")
+    confusion = class_confusion(judged)
+    if confusion:
+        console.print("verdict classes (label -> harness) where they differ: " + ", ".join(
+            f"{a} -> {b} {n}" for (a, b), n in list(confusion.items())[:12]))
+    overall = rows_out[-1]["agreement"]
+    below = [r["field"] for r in rows_out[:-1]
+             if args.min_field_agreement is not None and r["agreement"] < args.min_field_agreement]
+    if (args.min_agreement is not None and overall < args.min_agreement) or below:
+        console.print(f"[red]below the bar:[/] overall {100 * overall:.1f}%; fields {below or 'none'}")
+        return 1
+    return 0
+
+
 def cmd_report(args) -> int:
     if not (args.run / "scores.json").is_file():
         raise RunError(f"{args.run}: no scores.json; the run did not get as far as scoring (see its manifest).")
+    if args.items:
+        console.print(answers_view(args.run, split=args.split, field=args.field, verdict=args.verdict,
+                                   model=args.model, limit=args.limit))
+        return 0
+    given = [flag for flag in ("split", "field", "verdict", "model", "limit") if getattr(args, flag) is not None]
+    if given:
+        raise RunError(f"--{given[0]} applies only with --items (harness report {args.run} --items --{given[0]} ...).")
     print_report(args.run, console)
     return 0
 

@@ -7,7 +7,10 @@ and field:
                   ci_low=0.84, ci_high=0.90, learned=683, forgotten=4, p_value=1e-200)
 
 `learned` counts questions A got wrong and B right; `forgotten` the reverse. The interval is a paired
-bootstrap over anime; the p-value is an exact McNemar test on the discordant pairs.
+bootstrap over anime; the p-value is an exact McNemar test on the discordant pairs. `verdict_moves` counts how
+answers changed kind between A and B (`matching.VERDICTS`), per split, largest first:
+
+    VerdictMove(split="verbatim", before="echo", after="correct", n=120)
 
 `score_run(RUN, evalset)` does a run's scoring stage: scores.json (base, merged, the majority floor) and
 comparison.json (merged against base).
@@ -15,6 +18,7 @@ comparison.json (merged against base).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,11 +58,28 @@ class ComparisonRow:
         return cls(**row)
 
 
-def load_scores(spec: str | Path) -> dict:
-    """`scores.json`, `run_dir` (its candidate model) or either with `:MODEL` (e.g. `runs/x:base`)."""
+@dataclass(frozen=True)
+class VerdictMove:
+    """`n` questions of `split` whose answer was of class `before` under A and `after` under B."""
+    split: str
+    before: str
+    after: str
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _split_spec(spec: str | Path) -> tuple[Path, str]:
+    """`runs/x:base` -> (runs/x, "base"); a path without `:MODEL` (or one that exists as written) -> (path, "")."""
     text = str(spec)
     path, _, model = text.rpartition(":") if ":" in text and not Path(text).exists() else (text, "", "")
-    path = Path(path)
+    return Path(path), model
+
+
+def load_scores(spec: str | Path) -> dict:
+    """`scores.json`, `run_dir` (its candidate model) or either with `:MODEL` (e.g. `runs/x:base`)."""
+    path, model = _split_spec(spec)
     if path.is_dir():
         path = path / "scores.json"
     if not path.is_file():
@@ -76,7 +97,22 @@ def load_scores(spec: str | Path) -> dict:
     return {**data, "source": str(spec)}
 
 
-def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
+def floor_summary(*specs: str | Path, sha256: str) -> dict | None:
+    """The majority floor's summary from the first spec whose run (or score file) holds a `majority` model scored
+    on the evalset with this sha256; None when none does (two plain score files)."""
+    for spec in specs:
+        try:
+            floor = load_scores(f"{_split_spec(spec)[0]}:majority")
+        except ComparisonError:
+            continue
+        if floor["evalset"]["sha256"] == sha256:
+            return floor["summary"]
+    return None
+
+
+def _paired_items(a: dict, b: dict) -> list[tuple[dict, dict]]:
+    """(A's item, B's item) for every question, in A's order; an error unless both scored the same questions of
+    the same evalset."""
     if a["evalset"]["sha256"] != b["evalset"]["sha256"]:
         raise ComparisonError(
             f"{a['source']} and {b['source']} were scored on different evalsets "
@@ -85,7 +121,11 @@ def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
     b_items = {item["id"]: item for item in b["items"]}
     if set(b_items) != {item["id"] for item in a["items"]}:
         raise ComparisonError(f"{a['source']} and {b['source']} score different questions; rescore both.")
-    pairs = [(item, b_items[item["id"]]) for item in a["items"]]
+    return [(item, b_items[item["id"]]) for item in a["items"]]
+
+
+def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
+    pairs = _paired_items(a, b)
     rows = []
     for split in SPLITS:
         in_split = [p for p in pairs if p[0]["split"] == split]
@@ -108,6 +148,16 @@ def _row(split: str, fld: str, group: list[tuple[dict, dict]], seed: int) -> Com
     return ComparisonRow(split=split, field=fld, n=len(group), accuracy_a=float(hits_a.mean()),
                          accuracy_b=float(hits_b.mean()), delta=delta, ci_low=low, ci_high=high,
                          learned=learned, forgotten=forgotten, p_value=mcnemar_exact(learned, forgotten))
+
+
+def verdict_moves(a: dict, b: dict) -> list[VerdictMove]:
+    """How answers changed class from A to B: per split (in `SPLITS` order), the count of each (class under A,
+    class under B) pair, largest first; same-class pairs, and items scored before verdicts existed, left out."""
+    counts = Counter((x["split"], x["verdict"], y["verdict"]) for x, y in _paired_items(a, b)
+                     if x.get("verdict") and y.get("verdict") and x["verdict"] != y["verdict"])
+    order = {split: rank for rank, split in enumerate(SPLITS)}
+    ranked = sorted(counts.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], -kv[1], kv[0][1:]))
+    return [VerdictMove(split=split, before=before, after=after, n=n) for (split, before, after), n in ranked]
 
 
 def regressions(rows: list[ComparisonRow], max_drop: float) -> list[ComparisonRow]:

@@ -98,11 +98,8 @@ def _pick(forms: tuple, seed: int, anime_id: int, field: str):
 
 def build_evalset(catalogue: Catalogue, *, name: str, locale: str = "en", seed: int = 0,
                   unseen_fraction: float = 0.2) -> Evalset:
-    records, dropped = usable_records(catalogue.records)
-    if not records:
-        raise EvalsetError(f"{catalogue.source_path or 'the catalogue'}: no usable rows ({dropped}).")
-    companies = _company_canonicals(records)
-    records = [_canonical_companies(r, companies) for r in records]
+    records = evalset_records(catalogue)
+    dropped = usable_records(catalogue.records)[1]
     trained = [r for r in records if not is_unseen(r.anime_id, unseen_fraction)]
     unseen = [r for r in records if is_unseen(r.anime_id, unseen_fraction)]
     forms = FORMS[locale]
@@ -146,6 +143,15 @@ def build_evalset(catalogue: Catalogue, *, name: str, locale: str = "en", seed: 
     evalset = Evalset(train=tuple(train), items=tuple(items), lexicon=_lexicon(records), manifest=manifest)
     files = {name: storage.sha256_text(text) for name, text in evalset_files(evalset).items()}
     return dataclasses.replace(evalset, manifest={**manifest, "files": files, "sha256": _fingerprint(files)})
+
+
+def evalset_records(catalogue: Catalogue) -> list[AnimeRecord]:
+    """The records an evalset is built from: the usable rows, each company under its one display name."""
+    records, dropped = usable_records(catalogue.records)
+    if not records:
+        raise EvalsetError(f"{catalogue.source_path or 'the catalogue'}: no usable rows ({dropped}).")
+    companies = _company_canonicals(records)
+    return [_canonical_companies(r, companies) for r in records]
 
 
 def evalset_files(evalset: Evalset) -> dict[str, str]:

@@ -134,7 +134,8 @@ def cased_tokens(text: str, normalise) -> list[str] | None:
     kept = re.sub(r"[^\w]+|_", " ", kept)
     kept = re.sub(r"(?<=[A-Za-z0-9])(?=[\uac00-\ud7a3])|(?<=[\uac00-\ud7a3])(?=[A-Za-z0-9])", " ", kept).split()
     kept = [t for t in kept if t.casefold() in set(folded)] if len(kept) != len(folded) else kept
-    return kept if len(kept) == len(folded) and all(a.casefold() == b for a, b in zip(kept, folded)) else None
+    aligned = len(kept) == len(folded) and all(a.casefold() == b for a, b in zip(kept, folded, strict=True))
+    return kept if aligned else None
 
 
 def normalise_name(name: str) -> str:
@@ -250,12 +251,15 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
     first, so 'Sailor Moon' is never read as 'Sailor Moon R'. The tokens left are then compared span by span
     with rapidfuzz `ratio` >= threshold (spans of 5+ characters) against forms of as many tokens. A span close to
     forms of two different canonicals ('Sailor Moon X') names neither: it is returned as '?span', which matches
-    no gold, so a near-miss between franchise entries is never credited. A frame word alone names nothing. Where the lexicon has designators (companies), a short name followed by one that makes
-    it another company ('Toei' + 'Company') is returned as '?toei company'."""
+    no gold, so a near-miss between franchise entries is never credited. A frame word alone names nothing
+    (unless spelled as an entry's own name). Where the lexicon has designators (companies), a short name followed
+    by one that makes it another company ('Toei' + 'Company') is returned as '?toei company'."""
     tokens = normalise(text).split()
     if not isinstance(lexicon, Lexicon):
         lexicon = Lexicon(lexicon)
     spelled = cased_tokens(text, normalise) if lexicon.frame else tokens
+    listed = _list_starts(text, normalise, len(tokens))
+    bare = [_KOREAN_ENDING.sub("", t) if _HANGUL_END.search(t) else t for t in tokens]
     forms_by_length = lexicon.by_token_count
     used = [False] * len(tokens)
     found: list[tuple[int, str]] = []
@@ -277,6 +281,8 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
                     named = lexicon.get(span)
                     if named is None and len(joined) >= 5:
                         named = lexicon.get(joined)
+                    if named is None and bare[start + length - 1] != tokens[start + length - 1]:
+                        named = lexicon.get(" ".join(tokens[start:start + length - 1] + [bare[start + length - 1]]))
                 if named is None:
                     continue
                 end = start + length
@@ -284,12 +290,32 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
                     used[start:end] = [True] * length
                     continue
                 if end < len(tokens) and not used[end] and tokens[end] in lexicon.designators \
-                        and not _starts_a_form(tokens, end, lexicon):
+                        and end not in listed and not _starts_a_form(tokens, end, lexicon):
                     named = _designated(span, tokens[end], named, lexicon, threshold)
                     end += named.startswith("?")
                 used[start:end] = [True] * (end - start)
                 found.append((start, named))
     return list(dict.fromkeys(canonical for _, canonical in sorted(found)))
+
+
+# A Korean ending or particle written onto the last word: '극장판입니다' is '극장판' + '입니다'.
+_KOREAN_ENDING = re.compile(r"(?:입니다|이에요|예요|이며|이고|이다|으로|에서|이|가|은|는|을|를|로|의|와|과|도|만)$")
+_HANGUL_END = re.compile(r"[\uac00-\ud7a3]$")
+_LIST_SEPARATOR = re.compile(r"[,;/、·]")
+_SEPARATOR_MARK = "listseparatormark"
+
+
+def _list_starts(text: str, normalise, count: int) -> set[int]:
+    """Indexes of tokens that open a new list item (a comma, semicolon or slash before them): 'Bandai Visual,
+    Network' lists two companies, whatever the words."""
+    marked = normalise(_LIST_SEPARATOR.sub(f" {_SEPARATOR_MARK} ", text)).split()
+    starts, index = set(), 0
+    for token in marked:
+        if token == _SEPARATOR_MARK:
+            starts.add(index)
+        else:
+            index += 1
+    return starts if index == count else set()
 
 
 def _starts_a_form(tokens: list[str], start: int, lexicon: Lexicon) -> bool:
@@ -411,7 +437,11 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) ->
     title_pairs = set()
     for name in names:
         words = [w.casefold() for w in _WORD.findall(name)]
-        title_pairs.update(zip(words, words[1:]))
+        title_pairs.update(zip(words, words[1:], strict=False))
+        title_pairs.update(zip(words[1:], words, strict=False))
+
+    def distinctive(word: str) -> bool:  # a word that marks the title, not one any sentence has
+        return word.isalpha() and len(word) >= 3 and word not in FRAME_WORDS
     spans = list(_WORD.finditer(text))
     tokens = [m.group().casefold() for m in spans]
     asked = [w.casefold() for w in _WORD.findall(question)]
@@ -420,10 +450,15 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) ->
     for i in range(len(tokens) - ECHO_RUN + 1):
         if tuple(tokens[i:i + ECHO_RUN]) in grams:
             drop[i:i + ECHO_RUN] = [True] * ECHO_RUN
+    # A word glued by punctuation to a kept word is part of a name ('The anime is A.D. Police': 'a' stays)
+    glued = [bool(re.fullmatch(r"[^\w\s]+", text[a.end():b.start()])) for a, b in zip(spans, spans[1:], strict=False)]
+    for i in [i for i in range(len(tokens)) if drop[i]]:
+        if (i + 1 < len(tokens) and glued[i] and not drop[i + 1]) or (i > 0 and glued[i - 1] and not drop[i - 1]):
+            drop[i] = False
     for i, token in enumerate(tokens):
-        as_title = (i > 0 and (tokens[i - 1], token) in title_pairs) or \
-            (i + 1 < len(tokens) and (token, tokens[i + 1]) in title_pairs)
-        if as_title and (any(c.isdigit() for c in token) or token in _UNITS or token in FRAME_WORDS):
+        beside = [w for w in tokens[max(i - 1, 0):i] + tokens[i + 1:i + 2] if (w, token) in title_pairs]
+        is_number_or_type = any(c.isdigit() for c in token) or token in _UNITS or token in FRAME_WORDS
+        if is_number_or_type and any(distinctive(w) for w in beside):
             drop[i] = True
     for i in reversed(range(len(tokens))):
         if drop[i]:

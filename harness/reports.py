@@ -1,22 +1,30 @@
 """Reports: rich tables, `report.md` and PNG plots, made only from what a run directory holds.
 
-Consumes `runs/RUN_ID/{manifest,scores,comparison}.json`; produces `report.md` and `plots/accuracy.png`
-(grouped bars of accuracy per field, one panel per split, baseline beside candidate, Wilson 95% intervals).
-A comparison row reads, in the table and in markdown:
+Consumes `runs/RUN_ID/{manifest,scores,comparison,merge}.json`; produces `report.md` and `plots/accuracy.png`
+(grouped bars of accuracy per field, one panel per split, baseline beside candidate, Wilson 95% intervals, the
+majority floor as a black line over each field's bars). A comparison row reads, in the table and in markdown:
 
-    verbatim | episodes | 781 | 3.1% [2.1, 4.6] | 89.9% [87.6, 91.8] | +86.8 [+84.1, +89.2] | <1e-16 | 683 | 4
+    verbatim | episodes | 781 | 14.2 | 3.1% [2.1, 4.6] | 89.9% [87.6, 91.8] | +86.8 [+84.1, +89.2] | <1e-16 | 683 | 4
+
+(`floor %` is the majority floor: every question answered with its field's commonest gold value.) The report
+also says how the merge agreed with the adapter, what kind of answers each model gave (`matching.VERDICTS`) and
+how answers moved between classes from baseline to candidate.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console, Group
 from rich.table import Table
 
 from harness import storage
-from harness.comparison import ComparisonRow
+from harness.comparison import ComparisonRow, VerdictMove, verdict_moves
+from harness.matching import VERDICTS
 from harness.runs import read_manifest
+
+FLOOR = "majority"  # the model in scores.json that answers every question with its field's commonest value
 
 
 def pct(x: float) -> str:
@@ -31,27 +39,36 @@ def p_text(p: float) -> str:
     return "<1e-16" if p < 1e-16 else f"{p:.2g}"
 
 
-def _row_cells(row: ComparisonRow, summary_a: dict, summary_b: dict) -> list[str]:
+def floor_cell(floor: dict | None, split: str, fld: str) -> str:
+    """The floor's accuracy for one split and field, or "–" where it was not scored."""
+    group = (floor or {}).get(split, {}).get(fld)
+    return pct(group["accuracy"]) if group else "–"
+
+
+def _row_cells(row: ComparisonRow, summary_a: dict, summary_b: dict, floor: dict | None) -> list[str]:
     a = summary_a.get(row.split, {}).get(row.field, {})
     b = summary_b.get(row.split, {}).get(row.field, {})
-    return [row.split, row.field, str(row.n),
+    return [row.split, row.field, str(row.n), *([floor_cell(floor, row.split, row.field)] if floor else []),
             f"{pct(row.accuracy_a)} [{pct(a.get('ci_low', 0))}, {pct(a.get('ci_high', 1))}]",
             f"{pct(row.accuracy_b)} [{pct(b.get('ci_low', 0))}, {pct(b.get('ci_high', 1))}]",
             f"{signed(row.delta)} [{signed(row.ci_low)}, {signed(row.ci_high)}]",
             p_text(row.p_value), str(row.learned), str(row.forgotten)]
 
 
-HEADERS = ("split", "field", "n", "{a} % [95% CI]", "{b} % [95% CI]", "delta pts [95% CI]", "McNemar p",
+HEADERS = ("split", "field", "n", "floor %", "{a} % [95% CI]", "{b} % [95% CI]", "delta pts [95% CI]", "McNemar p",
            "learned", "forgotten")
 
 
 def comparison_table(rows: list[ComparisonRow], summary_a: dict, summary_b: dict, a: str, b: str,
-                     title: str = "") -> Table:
-    """The terminal view: accuracies without their intervals (report.md has them), the delta with its own."""
-    table = Table(title=title or f"{b} vs {a}")
-    for header in ("split", "field", "n", f"{a} %", f"{b} %", "delta pts [95% CI]", "McNemar p", "learned",
-                   "forgotten"):
-        table.add_column(header, justify="left" if header in ("split", "field") else "right")
+                     title: str = "", floor: dict | None = None) -> Table:
+    """The terminal view: accuracies without their intervals (report.md has them), the delta with its own, and
+    the floor's accuracy where a `floor` summary is given."""
+    table = Table(title=title or f"{b} vs {a}", pad_edge=False)
+    headers = ("split", "field", "n", *(("floor %",) if floor else ()), f"{a} %", f"{b} %", "delta pts [95% CI]",
+               "McNemar p", "learned", "forgotten")
+    for header in headers:  # the delta and its interval on one line: the other columns wrap first
+        table.add_column(header, justify="left" if header in ("split", "field") else "right",
+                         no_wrap=header.startswith("delta"))
     previous_split = None
     for row in rows:
         if previous_split and row.split != previous_split:
@@ -59,22 +76,81 @@ def comparison_table(rows: list[ComparisonRow], summary_a: dict, summary_b: dict
         previous_split = row.split
         colour = "green" if row.ci_low > 0 else "red" if row.ci_high < 0 else "default"
         delta = f"[{colour}]{signed(row.delta)} [{signed(row.ci_low)}, {signed(row.ci_high)}][/{colour}]"
-        table.add_row(row.split, row.field, str(row.n), pct(row.accuracy_a), pct(row.accuracy_b), delta,
-                      p_text(row.p_value), str(row.learned), str(row.forgotten),
-                      style="bold" if row.field == "all" else None)
+        table.add_row(row.split, row.field, str(row.n), *([floor_cell(floor, row.split, row.field)] if floor else []),
+                      pct(row.accuracy_a), pct(row.accuracy_b), delta, p_text(row.p_value), str(row.learned),
+                      str(row.forgotten), style="bold" if row.field == "all" else None)
     return table
 
 
-def comparison_markdown(rows: list[ComparisonRow], summary_a: dict, summary_b: dict, a: str, b: str) -> str:
-    headers = [h.format(a=a, b=b) for h in HEADERS]
-    rule = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|"
-    lines = ["| " + " | ".join(headers) + " |", rule]
+def comparison_markdown(rows: list[ComparisonRow], summary_a: dict, summary_b: dict, a: str, b: str,
+                        floor: dict | None = None) -> str:
+    headers = [h.format(a=a, b=b) for h in HEADERS if floor or h != "floor %"]
+    lines = ["| " + " | ".join(headers) + " |", _rule(len(headers), left=2)]
     for row in rows:
-        cells = _row_cells(row, summary_a, summary_b)
+        cells = _row_cells(row, summary_a, summary_b, floor)
         if row.field == "all":
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _rule(columns: int, left: int) -> str:
+    """A markdown header rule: the first `left` columns left-aligned, the rest (numbers) right-aligned."""
+    return "|" + "|".join("---" if i < left else "---:" for i in range(columns)) + "|"
+
+
+def merge_line(merge: dict) -> str:
+    """merge.json in one sentence: "merged onto nf4-dequantised: agrees with the adapter on 97.3% of 512 sampled
+    answers (onto bf16: 70.5%)"; runs merged before the base was recorded say so."""
+    def share(x: float | None) -> str:
+        return "–" if x is None else f"{pct(x)}%"
+    text = (f"merged onto {merge.get('onto', 'an unrecorded base')}: agrees with the adapter on "
+            f"{share(merge.get('agreement'))} of {merge.get('sample', 0)} sampled answers")
+    others = [f"onto {name}: {share(alt.get('agreement'))}" for name, alt in (merge.get("alternatives") or {}).items()]
+    return text + (f" ({'; '.join(others)})" if others else "")
+
+
+def verdict_line(counts: dict[str, int]) -> str:
+    """A group's answers by class, in the order given, zeros left out: "correct 702 · partial 30 · echo 12"."""
+    return " · ".join(f"{kind} {n}" for kind, n in counts.items() if n) or "no answers"
+
+
+def verdict_markdown(summaries: dict[str, dict]) -> str:
+    """Answers by verdict class per split and field, one row per model (models side by side for each field);
+    empty where the scores predate verdict classes."""
+    first = next(iter(summaries.values()))
+    if not any("verdicts" in group for fields in first.values() for group in fields.values()):
+        return ""
+    lines = ["| split | field | model | n | " + " | ".join(VERDICTS) + " |", _rule(4 + len(VERDICTS), left=3)]
+    for split, fields in first.items():
+        for fld in fields:
+            for model, summary in summaries.items():
+                group = summary.get(split, {}).get(fld, {})
+                counts = [str(group.get("verdicts", {}).get(kind, "–")) for kind in VERDICTS]
+                lines.append(f"| {split} | {fld} | {model} | {group.get('n', '–')} | " + " | ".join(counts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def moves_markdown(moves: list[VerdictMove], a: str, b: str) -> str:
+    if not moves:
+        return f"No answer changed class between {a} and {b}.\n"
+    lines = [f"| split | class under {a} | class under {b} | questions |", _rule(4, left=3)]
+    lines += [f"| {m.split} | {m.before} | {m.after} | {m.n} |" for m in moves]
+    return "\n".join(lines) + "\n"
+
+
+def moves_lines(moves: list[VerdictMove], a: str, b: str, shown: int = 6) -> list[str]:
+    """One terminal line per split: the largest class moves, e.g. "verbatim: echo → correct 120, ...", and how
+    many smaller ones were left out."""
+    lines = [f"answers that changed class, {a} → {b}:"] if moves else [f"no answer changed class, {a} → {b}"]
+    for split in dict.fromkeys(m.split for m in moves):
+        in_split = [m for m in moves if m.split == split]
+        text = ", ".join(f"{m.before} → {m.after} {m.n}" for m in in_split[:shown])
+        rest = in_split[shown:]
+        if rest:
+            text += f" (+{len(rest)} smaller moves, {sum(m.n for m in rest)} questions)"
+        lines.append(f"  {split}: {text}")
+    return lines
 
 
 def extras_markdown(summaries: dict[str, dict]) -> str:
@@ -95,67 +171,139 @@ def _cell(fields: dict, fld: str, key: str, fmt) -> str:
     return fmt(value) if value is not None else "–"
 
 
-def plot_accuracy(summary_a: dict, summary_b: dict, a: str, b: str, path: Path) -> Path:
+def accuracy_figure(summaries: dict[str, dict], floor: dict | None = None, title: str = ""):
+    """Bars of accuracy per field for each model in `summaries` (Wilson 95% error bars), one panel per split
+    they share, and the floor's accuracy as a short black line across each field's bars."""
     import matplotlib
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
     import numpy as np
 
-    splits = [s for s in summary_b if s in summary_a]
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.8), squeeze=False, sharey=True)
+    names = list(summaries)
+    splits = [s for s in summaries[names[-1]] if all(s in summary for summary in summaries.values())]
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 4.2), squeeze=False, sharey=True)
+    width = 0.8 / len(names)
     for ax, split in zip(axes[0], splits, strict=True):
-        fields = [f for f in summary_b[split] if f != "all"] + ["all"]
+        fields = [f for f in summaries[names[-1]][split] if f != "all"] + ["all"]
         x = np.arange(len(fields))
-        for offset, (name, summary) in zip((-0.2, 0.2), ((a, summary_a), (b, summary_b)), strict=True):
-            acc = np.array([summary[split][f]["accuracy"] for f in fields])
-            low = np.array([summary[split][f]["ci_low"] for f in fields])
-            high = np.array([summary[split][f]["ci_high"] for f in fields])
-            ax.bar(x + offset, acc, 0.4, label=name, yerr=[acc - low, high - acc], capsize=2)
+        for rank, name in enumerate(names):
+            groups = [summaries[name][split][f] for f in fields]
+            acc = np.array([g["accuracy"] for g in groups])
+            errors = [acc - [g["ci_low"] for g in groups], [g["ci_high"] for g in groups] - acc]
+            ax.bar(x + (rank - (len(names) - 1) / 2) * width, acc, width, label=name, yerr=errors, capsize=2)
+        floored = [(i, floor[split][f]["accuracy"]) for i, f in enumerate(fields) if f in (floor or {}).get(split, {})]
+        if floored:
+            at, level = zip(*floored, strict=True)
+            ax.hlines(level, np.array(at) - 0.45, np.array(at) + 0.45, colors="black", linewidth=2,
+                      label=f"{FLOOR} floor")
         ax.set_xticks(x, fields, rotation=45, ha="right")
         ax.set_title(split)
         ax.set_ylim(0, 1.05)
     axes[0][0].set_ylabel("accuracy (Wilson 95% CI)")
+    fig.suptitle(title, x=0.01, y=0.99, ha="left", va="top", fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return storage.write_figure(fig, path)
+    fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(1, 0.95), ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    return fig
 
 
-def build_report(run_dir: str | Path) -> Group:
-    """Write report.md and plots for a run; return what to print."""
+def plot_accuracy(summaries: dict[str, dict], path: Path, floor: dict | None = None, title: str = "") -> Path:
+    return storage.write_figure(accuracy_figure(summaries, floor, title), path)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a report shows of one run directory: its manifest, every scored model's summary (baseline `a`,
+    candidate `b` and the majority floor), the comparison rows, how verdicts moved from a to b, merge.json."""
+    run_dir: Path
+    manifest: dict
+    a: str
+    b: str
+    summaries: dict[str, dict]
+    rows: list[ComparisonRow]
+    moves: list[VerdictMove]
+    note: str
+    merge: dict | None
+
+    @property
+    def floor(self) -> dict | None:
+        return self.summaries.get(FLOOR)
+
+
+def read_run(run_dir: str | Path) -> RunView:
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
     scores = storage.read_json(run_dir / "scores.json")
     comparison = storage.read_json(run_dir / "comparison.json")
-    a, b = scores["baseline"], scores["candidate"]
-    summary_a, summary_b = scores["models"][a]["summary"], scores["models"][b]["summary"]
-    rows = [ComparisonRow.from_dict(r) for r in comparison["rows"]]
-    plot = plot_accuracy(summary_a, summary_b, a, b, run_dir / "plots" / "accuracy.png")
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in manifest.get("timings", {}).items())
-    markdown = "\n".join([
-        f"# Run {manifest['run_id']}",
+    a, b, models = scores["baseline"], scores["candidate"], scores["models"]
+    merge = run_dir / "merge.json"
+    return RunView(run_dir=run_dir, manifest=read_manifest(run_dir), a=a, b=b,
+                   summaries={name: data["summary"] for name, data in models.items()},
+                   rows=[ComparisonRow.from_dict(r) for r in comparison["rows"]],
+                   moves=verdict_moves({**models[a], "source": a}, {**models[b], "source": b}),
+                   note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None)
+
+
+def _timings(manifest: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}s" for k, v in manifest.get("timings", {}).items()) or "none recorded"
+
+
+def report_markdown(view: RunView, plot: Path) -> str:
+    """report.md: the run's record, accuracy with the floor, the merge check, verdict classes and their moves."""
+    m, a, b = view.manifest, view.a, view.b
+    return "\n".join([
+        f"# Run {m['run_id']}",
         "",
-        f"- status: **{manifest['status']}**; evalset `{manifest['evalset']['name']}` "
-        f"(sha256 {manifest['evalset']['sha256'][:12]}); git {str(manifest['git'].get('commit'))[:10]}"
-        f"{' (dirty)' if manifest['git'].get('dirty') else ''}",
-        f"- baseline `{a}`, candidate `{b}`: {comparison.get('note', '')}",
-        f"- timings: {timings}",
+        f"- status: **{m['status']}**; evalset `{m['evalset']['name']}` (sha256 {m['evalset']['sha256'][:12]}); "
+        f"git {str(m['git'].get('commit'))[:10]}{' (dirty)' if m['git'].get('dirty') else ''}",
+        f"- baseline `{a}`, candidate `{b}`: {view.note}",
+        f"- {merge_line(view.merge)}" if view.merge else "- merge: no merge.json in this run",
+        f"- timings: {_timings(m)}",
         "",
         "## Accuracy per split and field",
         "",
-        "Delta intervals: paired bootstrap over anime (95%). p: exact McNemar. learned: wrong→right; "
-        "forgotten: right→wrong.",
+        "floor: the majority floor (every question answered with its field's commonest gold value). Delta "
+        "intervals: paired bootstrap over anime (95%). p: exact McNemar. learned: wrong→right; forgotten: right→wrong.",
         "",
-        comparison_markdown(rows, summary_a, summary_b, a, b),
+        comparison_markdown(view.rows, view.summaries[a], view.summaries[b], a, b, floor=view.floor),
+        "## What kind of answers",
+        "",
+        "Questions per verdict class (see `harness.matching.VERDICTS`).",
+        "",
+        verdict_markdown({a: view.summaries[a], b: view.summaries[b]}) or "Not recorded: scored before verdicts.\n",
+        f"## How answers changed class, {a} → {b}",
+        "",
+        moves_markdown(view.moves, a, b),
         "## Details",
         "",
-        extras_markdown({a: summary_a, b: summary_b}),
-        f"![accuracy per field]({plot.relative_to(run_dir)})",
+        extras_markdown({a: view.summaries[a], b: view.summaries[b]}),
+        f"![accuracy per field]({plot})",
         "",
     ])
-    storage.atomic_write_text(run_dir / "report.md", markdown)
-    table = comparison_table(rows, summary_a, summary_b, a, b, title=f"{manifest['run_id']}: {b} vs {a}")
-    return Group(table, f"report: {run_dir / 'report.md'}  plots: {plot}")
+
+
+def terminal_report(view: RunView, plot: Path) -> Group:
+    """What `harness report` and `harness run` print: status, the merge check, the table, the candidate's classes."""
+    m, a, b = view.manifest, view.a, view.b
+    parts: list = [f"{m['run_id']}: {m['status']}; evalset {m['evalset']['name']}; timings {_timings(m)}"]
+    if view.merge:
+        parts.append(merge_line(view.merge))
+    parts.append(comparison_table(view.rows, view.summaries[a], view.summaries[b], a, b, floor=view.floor,
+                                  title=f"{m['run_id']}: {b} vs {a}"))
+    parts += [f"{b} {split}: {verdict_line(fields['all']['verdicts'])}"
+              for split, fields in view.summaries[b].items() if "verdicts" in fields["all"]]
+    parts.append(f"report: {view.run_dir / 'report.md'}  plots: {plot}")
+    return Group(*parts)
+
+
+def build_report(run_dir: str | Path) -> Group:
+    """Write report.md and plots/accuracy.png for a run; return what to print."""
+    view = read_run(run_dir)
+    m = view.manifest
+    plot = plot_accuracy({view.a: view.summaries[view.a], view.b: view.summaries[view.b]},
+                         view.run_dir / "plots" / "accuracy.png", floor=view.floor,
+                         title=f"run {m['run_id']} · evalset {m['evalset']['name']}")
+    storage.atomic_write_text(view.run_dir / "report.md", report_markdown(view, plot.relative_to(view.run_dir)))
+    return terminal_report(view, plot)
 
 
 def print_report(run_dir: str | Path, console: Console | None = None) -> None:

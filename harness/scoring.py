@@ -53,15 +53,19 @@ class ScoringError(ValueError):
 
 @dataclass(frozen=True)
 class Prediction:
+    """One answer. `evalset_sha256` names the evalset it answered (the harness's own files always carry it),
+    so answers to another evalset that happens to share ids are refused, never scored."""
     id: str
     output: str
+    evalset_sha256: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        row = {"id": self.id, "output": self.output}
+        return {**row, "evalset_sha256": self.evalset_sha256} if self.evalset_sha256 else row
 
     @classmethod
     def from_dict(cls, row: dict) -> Prediction:
-        return cls(id=str(row["id"]), output=str(row["output"]))
+        return cls(id=str(row["id"]), output=row["output"], evalset_sha256=str(row.get("evalset_sha256") or ""))
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     for number, row in enumerate(rows, 1):
         if row["id"] in seen:
             raise ScoringError(f"{path}: id {row['id']!r} appears more than once (record {number}).")
+        if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
+            raise ScoringError(f"{path}: record {number}: id must be text, got {row['id']!r}.")
+        if not isinstance(row["output"], str):
+            raise ScoringError(f"{path}: record {number} (id {row['id']!r}): output must be text, got "
+                               f"{type(row['output']).__name__} {row['output']!r}; write the model's answer as a "
+                               "JSON string (an empty answer is \"\").")
         seen.add(row["id"])
     return [Prediction.from_dict(row) for row in rows]
 
@@ -126,6 +136,12 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
                       workers: int | None = None) -> list[ItemScore]:
     """Match every evalset question's prediction; a missing or unknown id is an error naming it. `workers`
     processes (default: by evalset size, `scoring_workers`)."""
+    sha = evalset.manifest.get("sha256")
+    foreign = sorted({p.evalset_sha256 for p in predictions if p.evalset_sha256 and p.evalset_sha256 != sha})
+    if foreign:
+        raise ScoringError(f"{source}: the answers were made for evalset sha256 {foreign[0][:12]}…, not for "
+                           f"{evalset.manifest.get('name')} ({str(sha)[:12]}…): ids match but the questions may "
+                           "not. Score them against the evalset they answered.")
     outputs = {p.id: p.output for p in predictions}
     ids = {item.id for item in evalset.items}
     missing = [item.id for item in evalset.items if item.id not in outputs]

@@ -77,3 +77,50 @@ def test_identical_base_and_merged_answers_fail_the_run(scored_run):
 def test_missing_inputs_are_user_errors(tmp_path, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
+
+
+def test_compare_shows_the_floor_and_how_verdicts_moved(scored_run, tmp_path, capsys):
+    items = json.loads((scored_run / "scores.json").read_text())["models"]
+    moved = sum(x["split"] == "verbatim" and (x["verdict"], y["verdict"]) == ("wrong_value", "correct")
+                for x, y in zip(items["base"]["items"], items["merged"]["items"], strict=True))
+    capsys.readouterr()
+    assert main(["compare", f"{scored_run}:base", f"{scored_run}:merged", "--out", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "floor %" in out and f"verbatim: wrong_value → correct {moved}" in out
+    moves = json.loads((tmp_path / "c.json").read_text())["verdict_moves"]
+    assert {"split": "verbatim", "before": "wrong_value", "after": "correct", "n": moved} in moves
+    assert all(m["before"] != m["after"] for m in moves)
+
+
+MERGE = {"onto": "nf4-dequantised", "lora_delta_norm": 1.0, "sample": 16, "agreement": 0.9375, "disagreements": [],
+         "alternatives": {}}
+
+
+def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch):
+    """`harness run` with model-free stand-ins for its model stages: report.md is written once the record is
+    finished, so it says complete and holds every stage's time and the merge check."""
+    import harness.cli as cli
+    from harness.baselines import answer_key, majority
+    from harness.models import ModelSource
+    from harness.storage import write_json, write_jsonl
+
+    def generate(run_dir, model, evalset, source, **options):
+        path = run_dir / "predictions" / f"{model}.jsonl"
+        write_jsonl(path, (p.to_dict() for p in {"base": majority, "merged": answer_key}[model](evalset)))
+        return path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "device_name", lambda: "cpu")
+    monkeypatch.setattr(cli, "resolve_model", lambda spec, cache_dir: ModelSource(spec, spec, "local"))
+    monkeypatch.setattr(cli, "train_adapter", lambda config, **stage: {})
+    monkeypatch.setattr(cli, "merge_adapter", lambda run_dir, source, **_: write_json(run_dir / "merge.json", MERGE))
+    monkeypatch.setattr(cli, "generate_for_run", generate)
+    assert main(["run", "--rows", "30", "--name", "e", "--batch-size", "4"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    report = (run_dir / "report.md").read_text()
+    assert "- status: **complete**" in report
+    timings = next(line for line in report.splitlines() if line.startswith("- timings:"))
+    for stage in ("train", "merge", "generate:base", "generate:merged", "score", "total"):
+        assert f" {stage} " in timings, stage
+    assert "agrees with the adapter on 93.8% of 16 sampled answers" in report
+    assert "report" in json.loads((run_dir / "manifest.json").read_text())["timings"]

@@ -1,7 +1,15 @@
 import pytest
 
 from harness.baselines import answer_key, majority
-from harness.comparison import ComparisonError, compare_scores, load_scores, regressions
+from harness.comparison import (
+    ComparisonError,
+    VerdictMove,
+    compare_scores,
+    floor_summary,
+    load_scores,
+    regressions,
+    verdict_moves,
+)
 from harness.evalsets import build_evalset, write_evalset
 from harness.scoring import Prediction, score_file, score_predictions
 from harness.storage import write_json, write_jsonl
@@ -66,3 +74,47 @@ def test_load_scores_from_file_and_run(evalset, tmp_path):
     write_evalset(evalset, tmp_path / "ev")
     with pytest.raises(ComparisonError, match="not a score file"):
         load_scores(tmp_path / "ev" / "manifest.json")
+
+
+# id, split, class under A, class under B
+MOVES_TABLE = [
+    ("1", "verbatim", "echo", "correct"),
+    ("2", "verbatim", "echo", "correct"),
+    ("3", "verbatim", "wrong_value", "correct"),
+    ("4", "verbatim", "correct", "correct"),
+    ("5", "verbatim", "correct", "declined"),
+    ("6", "verbatim", "correct", "declined"),
+    ("7", "verbatim", "correct", "declined"),
+    ("8", "unseen", "empty", "echo"),
+    ("9", "paraphrase", "echo", "correct"),
+    ("10", "paraphrase", "partial", "partial"),
+]
+
+
+def hand_made(column: int, order=slice(None)) -> dict:
+    items = [{"id": row[0], "split": row[1], "verdict": row[column]} for row in MOVES_TABLE[order]]
+    return {"evalset": {"name": "t", "sha256": "0" * 64}, "items": items, "source": f"column {column}"}
+
+
+def test_verdict_moves_count_pairs_per_split_largest_first():
+    moves = verdict_moves(hand_made(2), hand_made(3, slice(None, None, -1)))  # paired by id, not by position
+    assert moves == [VerdictMove("verbatim", "correct", "declined", 3),
+                     VerdictMove("verbatim", "echo", "correct", 2),
+                     VerdictMove("verbatim", "wrong_value", "correct", 1),
+                     VerdictMove("paraphrase", "echo", "correct", 1),
+                     VerdictMove("unseen", "empty", "echo", 1)]
+    assert verdict_moves(hand_made(2), hand_made(2)) == []
+    with pytest.raises(ComparisonError, match="different questions"):
+        verdict_moves(hand_made(2), hand_made(3, slice(1, None)))
+
+
+def test_floor_comes_from_a_run_on_the_same_evalset(evalset, tmp_path):
+    data = scored(evalset, answer_key(evalset), "m", tmp_path)
+    floor = scored(evalset, majority(evalset), "majority", tmp_path)
+    run = tmp_path / "run"
+    write_json(run / "scores.json", {"baseline": "m", "candidate": "m", "models": {"m": data, "majority": floor}})
+    sha = evalset.manifest["sha256"]
+    plain = tmp_path / "m.scores.json"
+    assert floor_summary(plain, f"{run}:m", sha256=sha) == floor["summary"]
+    assert floor_summary(plain, sha256=sha) is None
+    assert floor_summary(run, sha256="f" * 64) is None

@@ -177,3 +177,27 @@ def test_verdicts_are_counted_in_the_summary(evalset):
     assert counts["empty"] == sum(s.verdict == "empty" for s in verbatim) > 0
     assert counts["echo"] == sum(s.verdict == "echo" for s in verbatim) > 0
     assert sum(counts.values()) == len(verbatim)
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "a", "output": 12}', "output must be text"),
+    ('{"id": "a", "output": null}', "output must be text"),
+    ('{"id": "a", "output": ["x"]}', "output must be text"),
+    ('{"id": "a", "output": NaN}', "output must be text"),
+    ('{"id": true, "output": "x"}', "id must be text"),
+])
+def test_non_text_answers_are_errors_naming_the_record(tmp_path, line, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "ok", "output": "fine"}\n' + line + "\n")
+    with pytest.raises(ScoringError, match=f"record 2.*{message}"):
+        read_predictions(path)
+
+
+def test_answers_made_for_another_evalset_are_refused(evalset):
+    """English answers on the Korean evalset share every id: the evalset sha256 they carry tells them apart."""
+    korean = build_evalset(generate_catalogue(120, 5), name="s-ko", seed=5, locale="ko")
+    english_key = answer_key(evalset)
+    assert {p.id for p in english_key} == {i.id for i in korean.items}
+    with pytest.raises(ScoringError, match="made for evalset sha256"):
+        score_predictions(korean, english_key)
+    assert score_predictions(evalset, english_key)  # and on their own evalset they score
