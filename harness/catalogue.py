@@ -1,7 +1,8 @@
 """The catalogue: typed anime records read from a table in the Kaggle MyAnimeList schema.
 
 Consumes `anime-dataset-2023.csv` (24 columns; `UNKNOWN` marks a missing value, numbers are written as
-floats, list fields are comma-separated) and produces `AnimeRecord`s. Example row, as parsed:
+floats and a comma in one only groups thousands, list fields are comma-separated) and produces `AnimeRecord`s.
+Example row, as parsed:
 
     AnimeRecord(anime_id=1, name="Cowboy Bebop", english_name="Cowboy Bebop", other_name="カウボーイビバップ",
                 score=8.75, genres=("Action", "Award Winning", "Sci-Fi"), type="TV", episodes=26,
@@ -19,7 +20,7 @@ import hashlib
 import io
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 MISSING = {"", "UNKNOWN"}
@@ -44,7 +45,11 @@ RATINGS = {
     "R+": "R+ - Mild Nudity",
     "Rx": "Rx - Hentai",
 }
-TYPES = ("TV", "OVA", "Movie", "Special", "ONA", "Music")
+TYPES = ("TV", "OVA", "Movie", "Special", "ONA", "Music")  # every Type of the Kaggle table but UNKNOWN
+
+# A number as the Kaggle table writes it: ASCII digits, a decimal point, and commas only where they group
+# thousands ("914,193"). "0,5" is a decimal comma, not five; float() alone would also take "1_0" or "١٠".
+_NUMBER = re.compile(r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|[+-]?\.[0-9]+")
 
 # Placeholder synopses MAL uses where it has none; they carry no fact.
 _EMPTY_SYNOPSIS = re.compile(r"^(no synopsis|no description)", re.IGNORECASE)
@@ -112,6 +117,14 @@ def parse_catalogue_bytes(raw: bytes, source: str, source_kind: str) -> Catalogu
     except csv.Error as err:
         raise CatalogueError(f"{source}: line 1: the header row is not valid CSV ({err}).") from err
     header = [h.strip() for h in header]
+    first_seen: dict[str, int] = {}
+    for position, column in enumerate(header, start=1):
+        if column in first_seen:
+            raise CatalogueError(
+                f"{source}: line 1: column {column!r} appears twice in the header, as columns "
+                f"{first_seen[column]} and {position}; remove or rename one copy."
+            )
+        first_seen[column] = position
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise CatalogueError(
@@ -158,6 +171,16 @@ def parse_catalogue_bytes(raw: bytes, source: str, source_kind: str) -> Catalogu
     )
 
 
+def first_rows(catalogue: Catalogue, n: int) -> Catalogue:
+    """The catalogue's first `n` records (`--rows N` on a CSV); all of them when it has fewer."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CatalogueError(
+            f"{catalogue.source_path or catalogue.source_kind}: --rows {n!r}: the number of rows to use must be "
+            "a whole number of at least 1; give e.g. --rows 300, or leave --rows out to use every row."
+        )
+    return replace(catalogue, records=catalogue.records[:n], rows_read=min(n, catalogue.rows_read))
+
+
 def _decode_utf8(raw: bytes, source: str) -> str:
     try:
         return raw.decode("utf-8-sig")
@@ -178,10 +201,12 @@ def _parse_row(row: dict[str, str], where: str) -> AnimeRecord:
         value = cell(column)
         if value is None:
             return None
-        try:
-            parsed = float(value.replace(",", ""))
-        except ValueError:
-            parsed = math.nan
+        if "," in value and not _NUMBER.fullmatch(value):
+            raise CatalogueError(
+                f"{where}, column {column!r}: {value!r} has a comma that does not group thousands "
+                "(as in 914,193); write a decimal point (0.5, not 0,5) and re-save the file."
+            )
+        parsed = float(value.replace(",", "")) if _NUMBER.fullmatch(value) else math.nan
         if not math.isfinite(parsed) or not low <= parsed <= high or (integral and parsed != int(parsed)):
             kind = "a whole number" if integral else "a number"
             raise CatalogueError(
@@ -202,6 +227,12 @@ def _parse_row(row: dict[str, str], where: str) -> AnimeRecord:
                 f"{where}, column 'Rating': {rating_label!r} is not a MyAnimeList rating; "
                 f"expected one of {list(RATINGS.values())} or UNKNOWN."
             )
+    kind = cell("Type")
+    if kind is not None and kind not in TYPES:
+        raise CatalogueError(
+            f"{where}, column 'Type': {kind!r} is not a MyAnimeList type; expected one of {list(TYPES)}; "
+            "fix the value or write UNKNOWN."
+        )
     return AnimeRecord(
         anime_id=anime_id,
         name=cell("Name") or "",
@@ -210,7 +241,7 @@ def _parse_row(row: dict[str, str], where: str) -> AnimeRecord:
         score=number("Score", integral=False, low=0, high=10),
         genres=split_list(cell("Genres")),
         synopsis=clean_synopsis(cell("Synopsis")),
-        type=cell("Type"),
+        type=kind,
         episodes=number("Episodes", integral=True, low=1, high=100_000),
         producers=split_list(cell("Producers")),
         studios=split_list(cell("Studios")),

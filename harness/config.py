@@ -3,18 +3,38 @@
     load_profile("fast", ["epochs=3", "learning_rate=5e-4"]) -> TrainConfig(profile="fast", epochs=3.0, ...)
 
 An unknown key, in a file or an override, is an error naming it; a value is parsed as TOML and must have the
-field's type, so `epochs=three` is an error too, never a silent default.
+field's type, so `epochs=three` is an error too, never a silent default; and it must lie in the key's range
+(`RANGES`), so `epochs=-1` or `batch_size=0` fails at load, not deep inside torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 PROFILES = ("article", "fast")
+
+# The `optim` names of transformers' OptimizerNames that the recipe can run as written: it passes no
+# `optim_target_modules` (GaLore, APOLLO) and trains on CUDA or CPU (not XLA nor NPU). Some need their own
+# package (bitsandbytes for the 8-bit and paged ones, torchao, schedulefree, ...).
+OPTIMIZERS = (
+    "adamw_torch", "adamw_torch_fused", "adamw_torch_4bit", "adamw_torch_8bit", "adamw_anyprecision", "adafactor",
+    "ademamix", "sgd", "adagrad", "rmsprop", "adamw_bnb_8bit", "adamw_8bit", "ademamix_8bit", "lion_8bit",
+    "lion_32bit", "paged_adamw_32bit", "paged_adamw_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit",
+    "paged_lion_32bit", "paged_lion_8bit", "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit", "lomo",
+    "adalomo", "grokadamw", "schedule_free_radam", "schedule_free_adamw", "schedule_free_sgd", "stable_adamw",
+)
+# transformers' SchedulerType names that need neither `lr_scheduler_kwargs` (cosine_with_min_lr,
+# warmup_stable_decay) nor an evaluation set (reduce_lr_on_plateau, greedy), neither of which the recipe passes.
+LR_SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt",
+)
 
 
 class ConfigError(ValueError):
@@ -55,6 +75,40 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# Each key's allowed values, as a test and the words an error shows. Checked at load, before anything runs.
+RANGES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
+    "lora_r": (lambda v: v >= 1, "a whole number >= 1"),
+    "lora_alpha": (lambda v: v >= 1, "a whole number >= 1"),
+    "lora_dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "batch_size": (lambda v: v >= 1, "a whole number >= 1"),
+    "gradient_accumulation": (lambda v: v >= 1, "a whole number >= 1"),
+    # 0 is allowed: an adapter that changes nothing, which tests use and the merge then refuses
+    "learning_rate": (lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+    "optimizer": (lambda v: v in OPTIMIZERS, f"one of {list(OPTIMIZERS)}"),
+    "lr_scheduler": (lambda v: v in LR_SCHEDULERS, f"one of {list(LR_SCHEDULERS)}"),
+    "warmup_ratio": (lambda v: 0 <= v < 1, "a number in [0, 1) (a share of the total steps)"),
+    "max_steps": (lambda v: v >= 0, "a whole number >= 0 (0: train `epochs` epochs)"),
+    "epochs": (lambda v: 0 <= v < math.inf, "a finite number >= 0, and > 0 when max_steps = 0"),
+    "max_length": (lambda v: v >= 16, "a whole number >= 16 (tokens per training row)"),
+    "logging_steps": (lambda v: v >= 1, "a whole number >= 1"),
+    "save_steps": (lambda v: v >= 1, "a whole number >= 1"),
+    "seed": (lambda v: 0 <= v < 2**32, "a whole number in [0, 2**32)"),
+}
+
+
+def check_ranges(config: TrainConfig, source: Path | str) -> TrainConfig:
+    """The config itself, or a ConfigError naming the first key outside its range."""
+    for key, (allowed, words) in RANGES.items():
+        value = getattr(config, key)
+        if not allowed(value):
+            raise ConfigError(f"{source}: {key} = {value!r} is out of range; allowed: {words}. "
+                              f"Fix it in the profile or override it with {key}=VALUE.")
+    if config.max_steps == 0 and config.epochs == 0:
+        raise ConfigError(f"{source}: epochs = {config.epochs!r} with max_steps = 0 trains nothing; "
+                          "give epochs > 0 (e.g. epochs=3) or max_steps > 0 (e.g. max_steps=100).")
+    return config
 
 
 def load_profile(name: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -102,10 +156,52 @@ def _build(values: dict, source: Path) -> TrainConfig:
     missing = sorted(k for k, f in fields.items() if k not in values and f.default is dataclasses.MISSING)
     if missing:
         raise ConfigError(f"{source}: missing key(s) {missing}.")
-    types = {"int": int, "float": (int, float), "bool": bool, "str": str}
+    return check_ranges(TrainConfig(**typed_values(TrainConfig, values, source)), source)
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def typed_values(cls: type, values: dict, source: Path | str) -> dict:
+    """`values` converted to `cls`'s field types (an int to a float, a TOML array to a tuple), or a ConfigError
+    naming the key, the value and the type it needed."""
+    hints = typing.get_type_hints(cls)
+    typed = {}
     for key, value in values.items():
-        expected = types[fields[key].type]
-        if not isinstance(value, expected) or (fields[key].type == "int" and isinstance(value, bool)):
-            raise ConfigError(f"{source}: {key} = {value!r} is not a {fields[key].type}.")
-    values = {k: float(v) if fields[k].type == "float" else v for k, v in values.items()}
-    return TrainConfig(**values)
+        try:
+            typed[key] = _as_type(value, hints[key])
+        except _Mismatch:
+            hint = hints[key]
+            name = hint.__name__ if isinstance(hint, type) and typing.get_origin(hint) is None else str(hint)
+            raise ConfigError(f"{source}: {key} = {value!r} is not of type {name}; "
+                              f"give a {name} in the profile or as an override {key}=VALUE.") from None
+    return typed
+
+
+def _as_type(value, hint):
+    """`value` as `hint` (bool, int, float, str, None, X | Y, tuple[X, ...]), or _Mismatch."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            try:
+                return _as_type(value, arm)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise _Mismatch
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_as_type(item, args[0]) for item in value)
+        if len(args) != len(value):
+            raise _Mismatch
+        return tuple(_as_type(item, arg) for item, arg in zip(value, args, strict=True))
+    if hint is type(None) and value is None:
+        return None
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (bool, int, str) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise _Mismatch

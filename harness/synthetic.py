@@ -15,7 +15,7 @@ import csv
 import io
 import random
 
-from harness.catalogue import KAGGLE_COLUMNS, RATINGS, Catalogue, parse_catalogue_bytes
+from harness.catalogue import KAGGLE_COLUMNS, RATINGS, Catalogue, CatalogueError, parse_catalogue_bytes
 from harness.matching import GENRES, normalise_name
 
 # Romaji syllables and their katakana, so the Japanese "Other name" is a faithful transliteration.
@@ -59,8 +59,11 @@ SYNTHETIC_GENRES = tuple(g for g in GENRES if g not in {"Hentai", "Erotica"})
 
 def generate_catalogue(rows: int, seed: int) -> Catalogue:
     """`rows` fictional anime, byte-identical for the same (rows, seed)."""
-    if rows < 1:
-        raise ValueError(f"--rows must be at least 1, got {rows}")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise CatalogueError(
+            f"synthetic catalogue: --rows {rows!r}: the number of anime to generate must be a whole number of at "
+            "least 1; give e.g. --rows 1000, or leave --rows out for the default."
+        )
     raw = synthetic_csv_bytes(rows, seed)
     return parse_catalogue_bytes(raw, source=f"synthetic(rows={rows}, seed={seed})", source_kind="synthetic")
 

@@ -1,6 +1,9 @@
+import csv
+import io
+
 import pytest
 
-from harness.catalogue import CatalogueError, clean_synopsis, read_catalogue_csv, split_list
+from harness.catalogue import TYPES, CatalogueError, clean_synopsis, first_rows, read_catalogue_csv, split_list
 
 
 def test_tiny_csv_parses_quirks(tiny_csv):
@@ -97,21 +100,81 @@ def test_all_unknown_row_including_id_is_an_error(tmp_path, tiny_csv):
         read_catalogue_csv(_write(tmp_path, raw))
 
 
-@pytest.mark.parametrize("column, value, message", [
-    ("Score", "eleven", r"column 'Score': 'eleven' is not a number"),
-    ("Score", "11.5", r"column 'Score': '11.5' is not a number in \[0, 10\]"),
-    ("Episodes", "2.5", r"column 'Episodes': '2.5' is not a whole number"),
-    ("Rating", "PG-15 - Teens", r"column 'Rating': 'PG-15 - Teens' is not a MyAnimeList rating"),
-])
-def test_bad_value_names_row_and_column(tmp_path, tiny_csv, column, value, message):
-    import csv
-    import io
+def _with_cell(tiny_csv, column: str, value: str) -> bytes:
+    """tiny.csv with row 2's `column` set to `value`."""
     rows = list(csv.reader(io.StringIO(tiny_csv.read_text(encoding="utf-8"), newline="")))
     rows[2][rows[0].index(column)] = value
     out = io.StringIO()
     csv.writer(out).writerows(rows)
-    with pytest.raises(CatalogueError, match=r"row 2 \(line \d+\), " + message):
-        read_catalogue_csv(_write(tmp_path, out.getvalue().encode()))
+    return out.getvalue().encode()
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("Score", "eleven", r"column 'Score': 'eleven' is not a number"),
+    ("Score", "11.5", r"column 'Score': '11.5' is not a number in \[0, 10\]"),
+    ("Score", "-0.5", r"column 'Score': '-0.5' is not a number in \[0, 10\]"),
+    ("Score", "nan", r"column 'Score': 'nan' is not a number"),
+    ("Score", "1_0", r"column 'Score': '1_0' is not a number"),  # float() would read 10.0
+    ("Score", "0,5", r"column 'Score': '0,5' has a comma that does not group thousands.*0\.5, not 0,5"),
+    ("Score", "1,0", r"column 'Score': '1,0' has a comma that does not group thousands"),
+    ("Score", "8,75", r"column 'Score': '8,75' has a comma"),
+    ("Scored By", "12,34", r"column 'Scored By': '12,34' has a comma that does not group thousands"),
+    ("Scored By", "1234,567", r"column 'Scored By': '1234,567' has a comma"),
+    ("Scored By", ",123", r"column 'Scored By': ',123' has a comma"),
+    ("Scored By", "1,,234", r"column 'Scored By': '1,,234' has a comma"),
+    ("Episodes", "1,2", r"column 'Episodes': '1,2' has a comma"),
+    ("Episodes", "2.5", r"column 'Episodes': '2.5' is not a whole number"),
+    ("Rating", "PG-15 - Teens", r"column 'Rating': 'PG-15 - Teens' is not a MyAnimeList rating"),
+    ("Type", "Podcast", r"column 'Type': 'Podcast' is not a MyAnimeList type; expected one of \['TV', .*'Music'\]"),
+    ("Type", "tv", r"column 'Type': 'tv' is not a MyAnimeList type"),
+])
+def test_bad_value_names_row_and_column(tmp_path, tiny_csv, column, value, message):
+    with pytest.raises(CatalogueError, match=r"bad\.csv: row 2 \(line \d+\), " + message):
+        read_catalogue_csv(_write(tmp_path, _with_cell(tiny_csv, column, value)))
+
+
+@pytest.mark.parametrize("column, value, field, expected", [
+    ("Scored By", "914,193", "scored_by", 914193),
+    ("Scored By", "1,234,567", "scored_by", 1234567),
+    ("Scored By", "1,234,567.0", "scored_by", 1234567),
+    ("Scored By", "999", "scored_by", 999),
+    ("Score", "0.5", "score", 0.5),
+    ("Score", "10.00", "score", 10.0),
+    ("Score", "1", "score", 1.0),
+    ("Episodes", "1,000.0", "episodes", 1000),
+    ("Type", "UNKNOWN", "type", None),  # UNKNOWN is a missing type, not a seventh one
+    *[("Type", kind, "type", kind) for kind in TYPES],
+])
+def test_good_value_is_read(tmp_path, tiny_csv, column, value, field, expected):
+    record = read_catalogue_csv(_write(tmp_path, _with_cell(tiny_csv, column, value))).records[1]
+    assert getattr(record, field) == expected
+
+
+@pytest.mark.parametrize("rename, message", [
+    (("English name", "Name"), r"column 'Name' appears twice in the header, as columns 2 and 3"),
+    (("Image URL", "Score"), r"column 'Score' appears twice in the header, as columns 5 and 24"),
+    (("Members", " Score "), r"column 'Score' appears twice in the header, as columns 5 and 23"),
+])
+def test_duplicate_header_names_column_and_positions(tmp_path, tiny_csv, rename, message):
+    old, new = rename
+    lines = tiny_csv.read_bytes().split(b"\r\n", 1)
+    header = b",".join(new.encode() if c == old.encode() else c for c in lines[0].split(b","))
+    with pytest.raises(CatalogueError, match=r"bad\.csv: line 1: " + message + "; remove or rename one"):
+        read_catalogue_csv(_write(tmp_path, header + b"\r\n" + lines[1]))
+
+
+@pytest.mark.parametrize("n, kept, rows_read", [(1, [101], 1), (3, [101, 102, 103], 3), (5, None, 5), (99, None, 5)])
+def test_first_rows(tiny_csv, n, kept, rows_read):
+    catalogue = read_catalogue_csv(tiny_csv)
+    first = first_rows(catalogue, n)
+    assert [r.anime_id for r in first.records] == (kept or [r.anime_id for r in catalogue.records])
+    assert first.rows_read == rows_read and first.source_sha256 == catalogue.source_sha256
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5, True])
+def test_first_rows_below_one_is_an_error(tiny_csv, n):
+    with pytest.raises(CatalogueError, match=rf"tiny\.csv: --rows {n!r}: .* at least 1; give e\.g\. --rows 300"):
+        first_rows(read_catalogue_csv(tiny_csv), n)
 
 
 def test_duplicate_id(tmp_path, tiny_csv):

@@ -1,6 +1,8 @@
+from dataclasses import dataclass
+
 import pytest
 
-from harness.config import ConfigError, load_profile
+from harness.config import LR_SCHEDULERS, OPTIMIZERS, RANGES, ConfigError, TrainConfig, load_profile, typed_values
 
 
 def test_article_profile_is_the_tutorial():
@@ -22,9 +24,12 @@ def test_overrides_are_typed():
 
 @pytest.mark.parametrize("overrides, message", [
     (["epoch=2"], r"unknown key\(s\) \['epoch'\]"),
-    (["epochs=three"], "epochs = 'three' is not a float"),
-    (["batch_size=2.5"], "batch_size = 2.5 is not a int"),
-    (["packing=yes"], "packing = 'yes' is not a bool"),
+    (["epochs=three"], "epochs = 'three' is not of type float"),
+    (["epochs=true"], "epochs = True is not of type float"),
+    (["batch_size=2.5"], "batch_size = 2.5 is not of type int"),
+    (["batch_size=true"], "batch_size = True is not of type int"),
+    (["packing=yes"], "packing = 'yes' is not of type bool"),
+    (["optimizer=1"], "optimizer = 1 is not of type str"),
     (["epochs"], "write key=value"),
 ])
 def test_bad_overrides_are_errors(overrides, message):
@@ -40,3 +45,91 @@ def test_profile_file(tmp_path):
         load_profile(str(path))
     with pytest.raises(ConfigError, match="not one of"):
         load_profile("turbo")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("epochs=-1", r"epochs = -1\.0 is out of range; allowed: a finite number >= 0, and > 0 when max_steps = 0"),
+    ("epochs=0", r"epochs = 0\.0 with max_steps = 0 trains nothing; give epochs > 0"),
+    ("epochs=inf", r"epochs = inf is out of range"),
+    ("learning_rate=-1e-4", r"learning_rate = -0\.0001 is out of range; allowed: a finite number >= 0"),
+    ("learning_rate=inf", r"learning_rate = inf is out of range"),
+    ("learning_rate=nan", r"learning_rate = nan is out of range"),
+    ("batch_size=0", r"batch_size = 0 is out of range; allowed: a whole number >= 1"),
+    ("lora_r=0", r"lora_r = 0 is out of range; allowed: a whole number >= 1"),
+    ("lora_alpha=-8", r"lora_alpha = -8 is out of range"),
+    ("optimizer=adamw_tpu", r"optimizer = 'adamw_tpu' is out of range; allowed: one of \['adamw_torch'"),
+    ("optimizer=galore_adamw", r"optimizer = 'galore_adamw' is out of range"),  # needs optim_target_modules
+    ("lr_scheduler=cosine_annealing", r"lr_scheduler = 'cosine_annealing' is out of range; allowed: one of"),
+    ("lr_scheduler=reduce_lr_on_plateau", r"lr_scheduler = 'reduce_lr_on_plateau' is out of range"),
+    ("lora_dropout=1.0", r"lora_dropout = 1\.0 is out of range; allowed: a number in \[0, 1\)"),
+    ("lora_dropout=-0.1", r"lora_dropout = -0\.1 is out of range"),
+    ("max_length=15", r"max_length = 15 is out of range; allowed: a whole number >= 16"),
+    ("warmup_ratio=1", r"warmup_ratio = 1\.0 is out of range; allowed: a number in \[0, 1\)"),
+    ("warmup_ratio=-0.01", r"warmup_ratio = -0\.01 is out of range"),
+    ("gradient_accumulation=0", r"gradient_accumulation = 0 is out of range; allowed: a whole number >= 1"),
+    ("max_steps=-1", r"max_steps = -1 is out of range; allowed: a whole number >= 0"),
+    ("logging_steps=0", r"logging_steps = 0 is out of range"),
+    ("save_steps=0", r"save_steps = 0 is out of range"),
+    ("seed=-1", r"seed = -1 is out of range"),
+])
+def test_out_of_range_is_an_error_naming_key_value_and_range(override, message):
+    with pytest.raises(ConfigError, match=r"harness/profiles/fast\.toml: " + message):
+        load_profile("fast", [override])
+
+
+@pytest.mark.parametrize("overrides", [
+    ["max_steps=100", "epochs=0"],  # max_steps decides; epochs is unused
+    ["lora_dropout=0", "warmup_ratio=0", "max_length=16", "gradient_accumulation=1"],
+    ["optimizer=paged_adamw_8bit", "lr_scheduler=constant"],
+    ["learning_rate=0", "seed=4294967295"],  # a zero adapter, which the merge refuses by name
+])
+def test_range_edges_load(overrides):
+    load_profile("fast", overrides)
+
+
+def test_profile_file_out_of_range_names_file(tmp_path):
+    path = tmp_path / "mine.toml"
+    text = open(__import__("harness.profiles", fromlist=["x"]).__path__[0] + "/fast.toml").read()
+    path.write_text(text.replace("batch_size = 100", "batch_size = 0"))
+    with pytest.raises(ConfigError, match=r"mine\.toml: batch_size = 0 is out of range"):
+        load_profile(str(path))
+
+
+def test_ranges_name_real_keys():
+    assert set(RANGES) <= set(TrainConfig.__dataclass_fields__)
+
+
+def test_optimizers_and_schedulers_are_transformers_names():
+    training_args = pytest.importorskip("transformers.training_args")
+    trainer_utils = pytest.importorskip("transformers.trainer_utils")
+    assert set(OPTIMIZERS) <= {o.value for o in training_args.OptimizerNames}
+    assert set(LR_SCHEDULERS) <= {s.value for s in trainer_utils.SchedulerType}
+
+
+@dataclass(frozen=True)
+class _Typed:
+    ratio: float | None = None
+    names: tuple[str, ...] = ()
+    pair: tuple[int, str] = (0, "")
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"ratio": 1}, {"ratio": 1.0}),
+    ({"ratio": None}, {"ratio": None}),
+    ({"names": ["a", "b"]}, {"names": ("a", "b")}),
+    ({"pair": [3, "x"]}, {"pair": (3, "x")}),
+])
+def test_typed_values_follow_the_type_hints(values, expected):
+    assert typed_values(_Typed, values, "t.toml") == expected
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"ratio": "high"}, r"t\.toml: ratio = 'high' is not of type float \| None"),
+    ({"ratio": True}, r"ratio = True is not of type float \| None"),
+    ({"names": "a"}, r"names = 'a' is not of type tuple\[str, \.\.\.\]"),
+    ({"names": ["a", 1]}, r"names = \['a', 1\] is not of type tuple\[str, \.\.\.\]"),
+    ({"pair": [3]}, r"pair = \[3\] is not of type tuple\[int, str\]"),
+])
+def test_typed_values_mismatch_is_a_config_error(values, message):
+    with pytest.raises(ConfigError, match=message):
+        typed_values(_Typed, values, "t.toml")

@@ -1,4 +1,6 @@
-from harness.catalogue import RATINGS
+import pytest
+
+from harness.catalogue import RATINGS, CatalogueError
 from harness.matching import GENRES, normalise_name
 from harness.synthetic import generate_catalogue, synthetic_csv_bytes
 
@@ -21,3 +23,9 @@ def test_catalogue_is_fictional_shaped_and_unique():
     assert all(r.other_name and not r.other_name.isascii() for r in records)  # Japanese other names
     assert all(r.synopsis for r in records)
     assert {r.type for r in records} <= {"TV", "OVA", "Movie", "Special", "ONA"}
+
+
+@pytest.mark.parametrize("rows", [0, -5, 2.5])
+def test_rows_below_one_is_a_catalogue_error(rows):
+    with pytest.raises(CatalogueError, match=rf"synthetic catalogue: --rows {rows!r}: .* at least 1; give e\.g\."):
+        generate_catalogue(rows, 0)
