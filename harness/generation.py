@@ -7,7 +7,12 @@ Consumes a model, its tokenizer and `QAItem`s; produces `Prediction`s, one per q
 Questions are sorted by length (little padding; the longest batch first, so a memory limit shows at once),
 left-padded, decoded greedily until end of turn or `max_new_tokens`. Finished answers are appended to a
 partial file as they come, so an interrupted or out-of-memory run resumes where it stopped; on CUDA
-out-of-memory the batch is halved and retried.
+out-of-memory the batch is halved and retried. The partial file's first line records what its answers depend
+on, and a resume that asks for anything else is refused rather than mixing answers in one file:
+
+    {"partial_of": "harness.predictions", "settings": {"model": "google/gemma-3-270m", "max_new_tokens": 48}}
+
+A last line torn by a kill mid-write is dropped (its question is answered again); a bad line elsewhere is an error.
 
 `cache="static"` preallocates the KV cache and lets transformers compile the decoding step (CUDA graphs).
 Every batch of one call then has one shape: prompts left-padded to the call's longest, the last batch filled
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 from rich.progress import Progress
@@ -30,8 +36,10 @@ from harness.evalsets import Evalset, QAItem
 from harness.models import ModelSource, device_name, load_model, load_tokenizer, stop_token_ids
 from harness.runs import RunError
 from harness.scoring import Prediction
+from harness.storage import RecordError
 
 CACHES = ("dynamic", "static")
+PARTIAL_OF = "harness.predictions"  # the partial file's header tag
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -40,18 +48,19 @@ def chat_prompt(tokenizer, question: str) -> str:
 
 
 def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, max_new_tokens: int,
-                     partial_path: Path | None = None, label: str = "generating", cache: str = "dynamic",
-                     on_batch=None) -> list[Prediction]:
-    done: dict[str, str] = {}
-    if partial_path is not None and partial_path.is_file():
-        done = {row["id"]: row["output"] for row in storage.read_jsonl(partial_path, ("id", "output"))}
+                     partial_path: Path | None = None, model_name: str | None = None, label: str = "generating",
+                     cache: str = "dynamic", on_batch=None) -> list[Prediction]:
+    """`partial_path` keeps finished answers and resumes from them; its header records `model_name` and
+    `max_new_tokens`, which a resume must repeat."""
+    settings = {"model": model_name, "max_new_tokens": max_new_tokens}
+    done = read_partial(partial_path, settings) if partial_path is not None else {}
     todo = [item for item in items if item.id not in done]
     prompts = {item.id: chat_prompt(tokenizer, item.question) for item in todo}
     lengths = {i: len(tokenizer(p, add_special_tokens=False).input_ids) for i, p in prompts.items()}
     todo.sort(key=lambda item: -lengths[item.id])
     # The static cache's compiled step is specialised to its shape: one prompt length for the whole call.
     prompt_tokens = _round_up(max(lengths.values()), 32) if cache == "static" and lengths else None
-    partial = open(partial_path, "a", encoding="utf-8") if partial_path is not None else None
+    partial = open_partial(partial_path, settings) if partial_path is not None else None
     try:
         with Progress(transient=True) as progress:
             task = progress.add_task(label, total=len(items), completed=len(done))
@@ -84,6 +93,76 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
         if partial is not None:
             partial.close()
     return [Prediction(id=item.id, output=done[item.id]) for item in items]
+
+
+def read_partial(path: Path, settings: dict) -> dict[str, str]:
+    """The answers a partial file holds by question id ({} where there is none), once its header shows they were
+    made with `settings`."""
+    rows = _partial_rows(path) if path.is_file() else []
+    if not rows:
+        return {}
+    (_, header), answers = rows[0], rows[1:]
+    if header.get("partial_of") != PARTIAL_OF or not isinstance(header.get("settings"), dict):
+        raise RecordError(f"{path}: line 1: not the settings header ({{\"partial_of\": \"{PARTIAL_OF}\", "
+                          f"\"settings\": ...}}), so what its answers were made with is unknown; delete the file "
+                          f"to answer afresh.")
+    recorded = header["settings"]
+    if recorded != settings:
+        differ = sorted(key for key in recorded.keys() | settings.keys() if recorded.get(key) != settings.get(key))
+        raise RunError(f"{path}: its answers were made with {_some(recorded, differ)}, but this call asks for "
+                       f"{_some(settings, differ)}; resume with the recorded settings (e.g. --max-new-tokens "
+                       f"{recorded.get('max_new_tokens')}) or delete the file to answer afresh.")
+    for number, row in answers:
+        if "id" not in row or "output" not in row:
+            raise RecordError(f"{path}: line {number}: missing \"id\" or \"output\"; each answer line needs both.")
+    return {row["id"]: row["output"] for _, row in answers}
+
+
+def open_partial(path: Path, settings: dict):
+    """The partial file, opened to append answers; a new one starts with its settings header, written whole."""
+    if not path.is_file() or path.stat().st_size == 0:
+        header = {"partial_of": PARTIAL_OF, "settings": settings}
+        storage.atomic_write_text(path, json.dumps(header, ensure_ascii=False) + "\n")
+    return open(path, "a", encoding="utf-8")
+
+
+def _partial_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) for each line. A last line with no newline that is not a JSON object was torn by
+    a kill mid-write: it is cut from the file with a warning. A bad line elsewhere is an error naming it."""
+    data = path.read_bytes()
+    last = data[data.rfind(b"\n") + 1:]  # after the last newline: b"" when the file ends whole
+    if last and _json_object(last) is None:
+        number = data.count(b"\n") + 1
+        warnings.warn(f"{path}: line {number} was torn by an interrupted write; dropped, its question is answered "
+                      f"again.", stacklevel=3)
+        data = data[:len(data) - len(last)]
+        with open(path, "r+b") as handle:
+            handle.truncate(len(data))
+    elif last:  # a whole answer missing only its newline: the next answer must start on a line of its own
+        with open(path, "ab") as handle:
+            handle.write(b"\n")
+    rows = []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        row = _json_object(line)
+        if row is None:
+            raise RecordError(f"{path}: line {number}: not a JSON object (only a torn last line is dropped); fix "
+                              f"or delete that line, or delete the file to answer afresh.")
+        rows.append((number, row))
+    return rows
+
+
+def _json_object(line: bytes) -> dict | None:
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def _some(settings: dict, keys: list[str]) -> str:
+    return ", ".join(f"{key}={settings.get(key)!r}" for key in keys)
 
 
 def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cache: str = "dynamic",
@@ -160,7 +239,7 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
     predictions = generate_answers(loaded, tokenizer, list(evalset.items),
                                    batch_size=batch_size or default_batch_size(),
                                    max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
-                                   label=f"answering as {model} ({cache} cache)", cache=cache)
+                                   model_name=source.spec, label=f"answering as {model} ({cache} cache)", cache=cache)
     write_predictions(predictions, path)
     return path
 

@@ -3,7 +3,8 @@
 load the base in 4-bit NF4 -> prepare it for k-bit training -> LoRA on every linear layer but lm_head ->
 TRL SFTTrainer on the chat records -> save the adapter, the loss curve and the figures in the run directory.
 
-Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`), `training.json` and
+Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`, which continues from the
+newest complete one: a checkpoint cut off mid-save is skipped with a warning), `training.json` and
 `plots/loss.png`. Example `training.json` (abridged):
 
     {"profile": "fast", "device": "cuda", "steps": 130, "epochs": 6.0, "train_seconds": 41.2,
@@ -18,13 +19,17 @@ counting non-pad input tokens, as `harness bench` reports them.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
+import warnings
 from pathlib import Path
 
 from harness import storage
 from harness.config import TrainConfig
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
+from harness.runs import RunError
 
 
 def chat_records(train_rows: list[dict]) -> list[dict]:
@@ -62,6 +67,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
+    checkpoint = _last_complete_checkpoint(run_dir) if resume else None  # before loading anything: fail fast
     set_seed(config.seed)
     device = device_name()
     tokenizer = load_tokenizer(source)
@@ -119,7 +125,6 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
                          peft_config=lora, callbacks=[_callback(meter)])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    checkpoint = _last_checkpoint(run_dir) if resume else None
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
@@ -232,13 +237,44 @@ def _dataset_tokens(trainer, records: int) -> tuple[float | None, float]:
     return (total / records if total else None), scored
 
 
-def _last_checkpoint(run_dir: Path) -> str:
-    from transformers.trainer_utils import get_last_checkpoint
+CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")  # the folders Trainer saves (transformers' _re_checkpoint)
+WEIGHTS_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json",
+                 "pytorch_model.bin", "pytorch_model.bin.index.json")
 
-    last = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
-    if last is None:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from under checkpoints/; train it afresh.")
-    return last
+
+def _last_complete_checkpoint(run_dir: Path) -> str:
+    """The newest checkpoint that resume can load. Trainer's `_save_checkpoint` writes the weights, then the
+    optimizer, scheduler and RNG state, and `trainer_state.json` last: a folder without weights or without a
+    readable trainer_state.json was cut off mid-save, so it is skipped with a warning naming it."""
+    folder = run_dir / "checkpoints"
+    steps = {}
+    if folder.is_dir():
+        steps = {int(match.group(1)): path for path in folder.iterdir()
+                 if path.is_dir() and (match := CHECKPOINT_NAME.fullmatch(path.name))}
+    skipped = []
+    for step in sorted(steps, reverse=True):
+        missing = _checkpoint_missing(steps[step])
+        if not missing:
+            return str(steps[step])
+        skipped.append(steps[step].name)
+        warnings.warn(f"{steps[step]}: incomplete checkpoint ({missing}: its save was cut off); skipped for the "
+                      f"newest complete one.", stacklevel=2)
+    found = f" (only incomplete ones: {', '.join(skipped)})" if skipped else ""
+    raise RunError(f"{run_dir}: no complete checkpoint under checkpoints/ to resume from{found}. Training saves one "
+                   f"every save_steps steps; train a new run instead: `harness train --evalset DIR`.")
+
+
+def _checkpoint_missing(path: Path) -> str:
+    """What a checkpoint folder lacks for resuming ('' if nothing)."""
+    if not any((path / name).is_file() for name in WEIGHTS_FILES):
+        return "no model weights"
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no trainer_state.json"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "trainer_state.json is cut off"
+    return "" if isinstance(state, dict) else "trainer_state.json is not an object"
 
 
 def plot_loss(curve: list[list[float]], path: Path, title: str) -> None:

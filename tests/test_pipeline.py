@@ -128,7 +128,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     answers = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8,
                                           max_new_tokens=4, partial_path=partial)
     assert seen[:3] == [7, 4, 2] and len(answers) == 7 and all(a.output for a in answers)
-    assert len(partial.read_text().splitlines()) == 7
+    assert len(partial.read_text().splitlines()) == 8  # the settings header and 7 answers
 
     def must_not_run(*args):
         raise AssertionError("finished answers are not generated again")
@@ -189,3 +189,63 @@ def test_batch_tokenised_records_are_trls_own(evalset, tiny_source, answer_only_
         assert mine["input_ids"][number] == whole
         assert mine["labels"][number] == [-100] * start + whole[start:]
     assert all(any(label != -100 for label in labels) for labels in mine["labels"])
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path, evalset, tiny_source):
+    """A kill while checkpoint-3 was being saved (weights and optimizer written, trainer_state.json not yet)
+    must not make every later resume crash on it: resume continues from checkpoint-2 and names the one skipped."""
+    import shutil
+
+    from harness.training import train_adapter
+    rows = list(evalset.train)[:16]
+    train_adapter(load_profile("fast", [*FAST_TINY, "max_steps=2", "save_steps=1"]), train_rows=rows,
+                  source=tiny_source, run_dir=tmp_path)
+    torn = shutil.copytree(tmp_path / "checkpoints" / "checkpoint-2", tmp_path / "checkpoints" / "checkpoint-3")
+    (torn / "trainer_state.json").unlink()
+    with pytest.warns(UserWarning, match=r"checkpoint-3: incomplete checkpoint \(no trainer_state.json"):
+        resumed = train_adapter(load_profile("fast", [*FAST_TINY, "max_steps=3", "save_steps=1"]), train_rows=rows,
+                                source=tiny_source, run_dir=tmp_path, resume=True)
+    assert resumed["resumed_from_step"] == 2 and resumed["steps"] == 3
+
+
+def _checkpoint(run_dir, step, files=("adapter_model.safetensors", "trainer_state.json"), state='{"global_step": 1}'):
+    folder = run_dir / "checkpoints" / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    for name in files:
+        (folder / name).write_text(state if name == "trainer_state.json" else "weights")
+    return folder
+
+
+@pytest.mark.parametrize(("files", "state", "missing"), [
+    (("adapter_model.safetensors", "optimizer.pt"), "", "no trainer_state.json"),
+    (("adapter_model.safetensors", "trainer_state.json"), '{"global_step": 4, "lo', "trainer_state.json is cut off"),
+    (("adapter_config.json",), "", "no model weights"),
+    ((), "", "no model weights"),
+])
+def test_newest_complete_checkpoint_is_resumed(tmp_path, files, state, missing):
+    """Trainer writes a checkpoint's weights first and trainer_state.json last; folders are ordered by step."""
+    from harness.training import _last_complete_checkpoint
+    _checkpoint(tmp_path, 9)
+    complete = _checkpoint(tmp_path, 10)
+    _checkpoint(tmp_path, 11, files, state)
+    with pytest.warns(UserWarning, match=rf"checkpoint-11: incomplete checkpoint \({missing}"):
+        assert _last_complete_checkpoint(tmp_path) == str(complete)
+
+
+@pytest.mark.parametrize("present", [(), (12,)])
+def test_resume_without_a_complete_checkpoint_names_the_run_and_what_to_do(tmp_path, evalset, present):
+    """No checkpoint at all (or only a cut-off one) is the user's error the CLI reports (RunError), found before
+    any model is loaded."""
+    import warnings
+
+    from harness.runs import RunError
+    from harness.training import train_adapter
+    for step in present:
+        _checkpoint(tmp_path, step, files=("adapter_model.safetensors",))
+    with pytest.raises(RunError, match="no complete checkpoint") as raised, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_adapter(load_profile("fast", FAST_TINY), train_rows=list(evalset.train)[:4], source=None,
+                      run_dir=tmp_path, resume=True)
+    message = str(raised.value)
+    assert str(tmp_path) in message and "harness train --evalset" in message
+    assert ("checkpoint-12" in message) == bool(present)
