@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from rich.table import Table
 from harness import storage
 from harness.answers import answers_view
 from harness.bench import SECTIONS, SIZES
-from harness.catalogue import CatalogueError, read_catalogue_csv
+from harness.catalogue import CatalogueError, first_rows, read_catalogue_csv
 from harness.comparison import (
     ComparisonError,
     compare_scores,
@@ -34,7 +36,15 @@ from harness.comparison import (
     verdict_moves,
 )
 from harness.config import ConfigError, TrainConfig, load_profile
-from harness.evalsets import SPLITS, Evalset, EvalsetError, build_evalset, load_evalset, write_evalset
+from harness.evalsets import (
+    SPLITS,
+    Evalset,
+    EvalsetError,
+    build_evalset,
+    check_evalset_target,
+    load_evalset,
+    write_evalset,
+)
 from harness.generation import default_batch_size, generate_for_run
 from harness.merging import MERGE_BASES, MergeError, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
@@ -75,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     build = evalset.add_parser("build", help="build an evalset from a catalogue")
     add_data_options(build)
     build.add_argument("--out", type=Path, help="folder to write (default: evalsets/NAME)")
+    build.add_argument("--force", action="store_true",
+                       help="replace an evalset of the same name whose contents differ (never a non-evalset folder)")
     build.set_defaults(command=cmd_evalset_build)
 
     score = sub.add_parser("score", help="score predictions against an evalset")
@@ -87,8 +99,9 @@ def parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="paired comparison of two score sets on one evalset")
     compare.add_argument("a", help="baseline: scores.json, a run directory, or either with :MODEL")
     compare.add_argument("b", nargs="?", help="candidate (default: A's run, its candidate model)")
-    compare.add_argument("--fail-on-drop", type=float, metavar="X",
-                         help="exit 1 if any delta's upper 95%% bound is below -X (e.g. 0.02 = 2 points)")
+    compare.add_argument("--fail-on-drop", type=drop_fraction, metavar="X",
+                         help="exit 1 if any delta's upper 95%% bound is below -X; X is a fraction in (0, 1]: "
+                              "0.02 means 2 points")
     compare.add_argument("--out", type=Path, help="write the rows and the verdict-class moves as JSON here")
     compare.set_defaults(command=cmd_compare)
 
@@ -97,7 +110,9 @@ def parser() -> argparse.ArgumentParser:
     add_model_options(run)
     add_generation_options(run)
     add_merge_options(run)
-    run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"))
+    run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"), help="where the evalset is written")
+    run.add_argument("--force", action="store_true",
+                     help="replace an evalset of the same name whose contents differ")
     run.set_defaults(command=cmd_run)
 
     train = sub.add_parser("train", help="train a QLoRA adapter into a new run (or --resume one)")
@@ -163,6 +178,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def drop_fraction(text: str) -> float:
+    """--fail-on-drop: a finite fraction in (0, 1]; 2 (meant as 2 points, read as 200) or nan would switch the
+    gate off."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a fraction in (0, 1], e.g. 0.02 for a 2-point drop")
+    return value
+
+
 def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a Kaggle-schema CSV path")
     p.add_argument("--rows", type=int, help=f"rows to use (synthetic default {DEFAULT_SYNTHETIC_ROWS}; CSV: first N)")
@@ -201,24 +228,38 @@ def merge_sample_size() -> int:
 def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Evalset, str]:
     if not 0 <= args.unseen_fraction < 1:
         raise EvalsetError(f"--unseen-fraction must be in [0, 1), got {args.unseen_fraction}")
+    if args.name is not None:
+        check_name(args.name, "--name")
+    fraction = "" if args.unseen_fraction == 0.2 else f"-u{args.unseen_fraction:g}"
     if args.data == "synthetic":
-        rows = args.rows or default_rows
+        rows = default_rows if args.rows is None else args.rows
         catalogue = generate_catalogue(rows, args.seed)
-        name = args.name or f"synthetic-{rows}-s{args.seed}-{args.locale}"
+        name = args.name or f"synthetic-{rows}-s{args.seed}-{args.locale}{fraction}"
     else:
         catalogue = read_catalogue_csv(args.data)
-        if args.rows:
-            catalogue = dataclasses.replace(catalogue, records=catalogue.records[: args.rows],
-                                            rows_read=min(args.rows, catalogue.rows_read))
-        name = args.name or f"{Path(args.data).stem}{f'-{args.rows}' if args.rows else ''}-s{args.seed}-{args.locale}"
+        if args.rows is not None:
+            catalogue = first_rows(catalogue, args.rows)
+        rows = f"-{args.rows}" if args.rows is not None else ""
+        name = args.name or f"{Path(args.data).stem}{rows}-s{args.seed}-{args.locale}{fraction}"
     evalset = build_evalset(catalogue, name=name, locale=args.locale, seed=args.seed,
                             unseen_fraction=args.unseen_fraction)
     return evalset, name
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: str, flag: str) -> str:
+    """A name becomes a folder name: letters, digits, '.', '_' and '-', at most 100, never a path."""
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise EvalsetError(f"{flag} {name!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+                           "or digit (a name is a folder name, never a path).")
+    return name
+
+
 def cmd_evalset_build(args) -> int:
     evalset, name = make_evalset(args)
-    out = write_evalset(evalset, args.out or Path("evalsets") / name)
+    out = write_evalset(evalset, args.out or Path("evalsets") / name, force=args.force)
     console.print(evalset_table(load_evalset(out)))
     console.print(f"wrote {out}")
     return 0
@@ -294,13 +335,14 @@ def cmd_run(args) -> int:
     """The benchmark: build the evalset, train, merge, answer with base and merged, score, compare, report."""
     on_cpu = device_name() == "cpu"
     evalset, name = make_evalset(args, default_rows=DEFAULT_CPU_ROWS if on_cpu else DEFAULT_GPU_ROWS)
-    evalset_dir = args.evalsets_dir / name
-    evalset = load_evalset(write_evalset(evalset, evalset_dir))
     cpu_overrides = CPU_OVERRIDES.get(args.profile, ()) if on_cpu else ()
+    config = load_profile(args.profile, [*cpu_overrides, *args.set])  # every input checked before a write
+    source = resolve_model(args.model, args.cache_dir)
+    evalset_dir = args.evalsets_dir / name
+    check_evalset_target(evalset, evalset_dir, force=args.force)
     if cpu_overrides:
         console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
-    config = load_profile(args.profile, [*cpu_overrides, *args.set])
-    source = resolve_model(args.model, args.cache_dir)
+    evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
                   config=run_config(args, config, source, evalset_dir)) as run_dir:
         with timed(run_dir, "train"):

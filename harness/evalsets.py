@@ -275,26 +275,76 @@ def _counts(items) -> dict:
 # --- on disk ---------------------------------------------------------------------------------------------
 
 
-def write_evalset(evalset: Evalset, out_dir: str | Path) -> Path:
-    """Write into a temporary sibling folder, then swap it in: never a half-written evalset."""
+def check_evalset_target(evalset: Evalset, out_dir: str | Path, *, force: bool = False) -> bool:
+    """Whether `write_evalset` may write to `out_dir`, checked before anything is written: True if the
+    same evalset is already there (nothing to do). The harness only replaces a folder it recognises as its own
+    (an evalset whose manifest it can read), and one with other bytes only when asked (`force`); never a file,
+    never a foreign folder."""
     out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return False
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise EvalsetError(f"{out_dir}: exists and is not a folder; the harness will not replace it. Choose "
+                           "another --out or --name.")
+    manifest_path = out_dir / "manifest.json"
+    try:
+        manifest = storage.read_json(manifest_path) if manifest_path.is_file() else None
+    except storage.RecordError:
+        manifest = None
+    if not isinstance(manifest, dict) or "sha256" not in manifest or "files" not in manifest:
+        if any(out_dir.iterdir()):
+            raise EvalsetError(f"{out_dir}: a folder that is not an evalset of the harness (no readable "
+                               "manifest.json); the harness will not write into it or delete it. Choose another "
+                               "--out or --name.")
+        return False
+    if manifest["sha256"] == evalset.manifest["sha256"]:
+        return True
+    if not force:
+        raise EvalsetError(f"{out_dir}: holds another evalset (sha256 {manifest['sha256'][:12]}…, this one "
+                           f"{evalset.manifest['sha256'][:12]}…); runs recorded against it would no longer match. "
+                           "Build under another --name, or pass --force to replace it.")
+    return False
+
+
+def write_evalset(evalset: Evalset, out_dir: str | Path, *, force: bool = False) -> Path:
+    """Write into a temporary sibling folder, then swap it in: never a half-written evalset, and the old one
+    stays readable under its own name until the new one is in place (an atomic exchange where the system
+    has one). See `check_evalset_target` for what may be replaced."""
+    out_dir = Path(out_dir)
+    if check_evalset_target(evalset, out_dir, force=force):
+        return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)  # our own leftover: the name holds this process's id
     try:
         for name, text in evalset_files(evalset).items():
             storage.atomic_write_text(staging / name, text)
         storage.write_json(staging / "manifest.json", evalset.manifest)
         if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, old)
-            os.replace(staging, out_dir)
-            shutil.rmtree(old)
+            _exchange(staging, out_dir)  # staging now holds the old evalset, removed below
         else:
             os.replace(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders atomically (Linux renameat2 RENAME_EXCHANGE); elsewhere, the old one is moved aside
+    only for the instant between two renames."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+    aside = b.parent / f".{b.name}.old-{os.getpid()}"
+    os.replace(b, aside)
+    os.replace(a, b)
+    os.replace(aside, a)
 
 
 def _fingerprint(files: dict[str, str]) -> str:

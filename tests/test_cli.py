@@ -59,7 +59,7 @@ def test_runs_list_and_compare_run_dirs(scored_run, monkeypatch, capsys):
     assert main(["runs", "list"]) == 0
     assert "complete" in capsys.readouterr().out
     assert main(["compare", str(scored_run)]) == 0  # baseline vs candidate within one run
-    assert main(["compare", f"{scored_run}:merged", str(scored_run), "--fail-on-drop", "0"]) == 0
+    assert main(["compare", f"{scored_run}:merged", str(scored_run), "--fail-on-drop", "0.001"]) == 0
     assert main(["compare", f"{scored_run}:merged", f"{scored_run}:base", "--fail-on-drop", "0.02"]) == 1
 
 

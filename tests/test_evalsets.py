@@ -108,7 +108,7 @@ def test_failed_write_leaves_previous_evalset_whole(tmp_path, synthetic_evalset,
         raise OSError("disk full")
     monkeypatch.setattr(storage, "write_json", broken)
     with pytest.raises(OSError):
-        write_evalset(build_evalset(generate_catalogue(50, 9), name="t"), out)
+        write_evalset(build_evalset(generate_catalogue(50, 9), name="t"), out, force=True)
     assert (out / "eval.jsonl").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t"]  # no staging folder left behind
 

@@ -1,0 +1,81 @@
+"""The hostile retry's data-loss and silent-wrong-result cases: each reproduced, each now a clear error that
+leaves the user's files as they were (issue: runs you can rely on)."""
+
+import pytest
+
+from harness.cli import main
+
+BUILD = ["evalset", "build", "--rows", "20", "--seed", "1"]
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_out_at_a_foreign_folder_is_refused_and_kept(here, capsys):
+    thesis = here / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work")
+    assert main([*BUILD, "--out", "thesis"]) == 2
+    assert "not an evalset" in capsys.readouterr().err
+    assert (thesis / "chapter1.tex").read_text() == "years of work"
+    assert main([*BUILD, "--out", "thesis", "--force"]) == 2  # --force never covers a foreign folder
+    assert (thesis / "chapter1.tex").read_text() == "years of work"
+
+
+def test_out_at_a_file_is_refused_and_kept(here, capsys):
+    (here / "notes.txt").write_text("keep me")
+    assert main([*BUILD, "--out", "notes.txt"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert (here / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in here.iterdir()) == ["notes.txt"]  # no hidden leftovers either
+
+
+@pytest.mark.parametrize("name", [".", "..", "../../x", "/tmp/abs", "a/b", "x" * 101, "-dash", "sp ace", ""])
+def test_names_that_are_paths_are_refused(here, capsys, name):
+    (here / "evalsets").mkdir()
+    (here / "evalsets" / "keep").mkdir()
+    assert main([*BUILD, f"--name={name}"]) == 2
+    assert "--name" in capsys.readouterr().err
+    assert [p.name for p in (here / "evalsets").iterdir()] == ["keep"]
+
+
+def test_a_different_evalset_under_the_same_name_needs_force(here, capsys):
+    assert main([*BUILD, "--name", "e"]) == 0
+    before = (here / "evalsets" / "e" / "manifest.json").read_text()
+    assert main([*BUILD, "--name", "e"]) == 0  # the same bytes: nothing to do
+    assert main([*BUILD, "--name", "e", "--unseen-fraction", "0.5"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (here / "evalsets" / "e" / "manifest.json").read_text() == before
+    assert main([*BUILD, "--name", "e", "--unseen-fraction", "0.5", "--force"]) == 0
+    assert (here / "evalsets" / "e" / "manifest.json").read_text() != before
+    assert sorted(p.name for p in (here / "evalsets").iterdir()) == ["e"]
+
+
+def test_default_names_carry_a_non_default_unseen_fraction(here):
+    assert main([*BUILD]) == 0
+    assert main([*BUILD, "--unseen-fraction", "0.5"]) == 0
+    assert sorted(p.name for p in (here / "evalsets").iterdir()) == ["synthetic-20-s1-en", "synthetic-20-s1-en-u0.5"]
+
+
+@pytest.mark.parametrize("flags", [["--model", "random:unknown"], ["--set", "epochs=-1"], ["--set", "nope=1"],
+                                   ["--profile", "missing.toml"]])
+def test_run_checks_every_input_before_writing(here, flags):
+    assert main(["run", "--rows", "8", "--name", "e", *flags]) == 2
+    assert not (here / "evalsets").exists() and not (here / "runs").exists()
+
+
+@pytest.mark.parametrize("rows", ["-5", "0"])
+def test_rows_below_one_are_refused(here, capsys, rows):
+    assert main(["evalset", "build", "--rows", rows]) == 2
+    assert "rows" in capsys.readouterr().err.lower()
+    assert not (here / "evalsets").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "2", "-0.1", "0", "two"])
+def test_the_gate_cannot_be_switched_off_by_its_own_argument(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "a.json", "b.json", "--fail-on-drop", value])
+    assert exit_.value.code == 2 and "fraction in (0, 1]" in capsys.readouterr().err
