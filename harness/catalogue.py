@@ -23,6 +23,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 MISSING = {"", "UNKNOWN"}
 
 # Columns the templates read. The other Kaggle columns may be absent.
@@ -57,7 +59,7 @@ _LEGAL_SUFFIX = re.compile(r"^(inc|ltd|co|llc|corp|co\., ltd)\.?$", re.IGNORECAS
 _SYNOPSIS_SOURCE_NOTE = re.compile(r"\s*[\[(](source|written by)[^\])]*[\])]\s*$", re.IGNORECASE)
 
 
-class CatalogueError(ValueError):
+class CatalogueError(HarnessError, ValueError):
     """The table cannot be read; the message names the file, row, column and what to do."""
 
 

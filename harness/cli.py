@@ -20,12 +20,13 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness import storage
 from harness.answers import answers_view
 from harness.bench import SECTIONS, SIZES
-from harness.catalogue import CatalogueError, first_rows, read_catalogue_csv
+from harness.catalogue import first_rows, read_catalogue_csv
 from harness.comparison import (
     ComparisonError,
     compare_scores,
@@ -36,6 +37,7 @@ from harness.comparison import (
     verdict_moves,
 )
 from harness.config import ConfigError, TrainConfig, load_profile
+from harness.errors import HarnessError
 from harness.evalsets import (
     SPLITS,
     Evalset,
@@ -46,12 +48,11 @@ from harness.evalsets import (
     write_evalset,
 )
 from harness.generation import default_batch_size, generate_for_run
-from harness.merging import MERGE_BASES, MergeError, merge_adapter
-from harness.models import CACHE_ENV, EMBEDDED, ModelError, ModelSource, device_name, resolve_model
+from harness.merging import MERGE_BASES, merge_adapter
+from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
 from harness.reports import bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import RunError, continue_run, list_runs, open_run, read_manifest, timed
-from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
-from harness.storage import RecordError
+from harness.scoring import read_predictions, score_file, score_predictions
 from harness.synthetic import generate_catalogue
 from harness.templates import LOCALES
 from harness.training import train_adapter
@@ -63,8 +64,6 @@ DEFAULT_SYNTHETIC_ROWS = 1000
 DEFAULT_CPU_ROWS = 12
 DEFAULT_GPU_ROWS = 1000
 CPU_OVERRIDES = {"fast": ("batch_size=8", "epochs=3", "packing=false")}  # the article recipe stays as written
-USER_ERRORS = (CatalogueError, EvalsetError, ScoringError, ComparisonError, RecordError, RunError, ConfigError,
-               ModelError, MergeError)
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get whole tables
 
 
@@ -72,9 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.command(args) or 0
-    except USER_ERRORS as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
-        return 2
+    except HarnessError as err:
+        return _report_error(str(err))
+    except OSError as err:  # the file system said no (permissions, a full or read-only disk): name the file
+        where = f"{err.filename}: " if err.filename else ""
+        return _report_error(f"{where}{err.strerror or err}; check the path and its permissions.")
+
+
+def _report_error(message: str) -> int:
+    # Whole paths and ids, never wrapped mid-word; the message is text, not markup.
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return 2
 
 
 def parser() -> argparse.ArgumentParser:

@@ -26,13 +26,14 @@ import numpy as np
 
 from harness import storage
 from harness.baselines import BASELINES
+from harness.errors import HarnessError
 from harness.evalsets import EVAL_FIELDS, SPLITS, Evalset
 from harness.runs import RunError
 from harness.scoring import read_predictions, score_file, score_predictions
 from harness.statistics import mcnemar_exact, paired_bootstrap_delta
 
 
-class ComparisonError(ValueError):
+class ComparisonError(HarnessError, ValueError):
     """Two score sets cannot be compared; the message says which file and why."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 PROFILES = ("article", "fast")
 
 # The `optim` names of transformers' OptimizerNames that the recipe can run as written: it passes no
@@ -37,7 +39,7 @@ LR_SCHEDULERS = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(HarnessError, ValueError):
     """A profile or override is wrong; the message names the file or key."""
 
 

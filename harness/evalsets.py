@@ -25,6 +25,7 @@ from pathlib import Path
 
 from harness import storage
 from harness.catalogue import RATINGS, AnimeRecord, Catalogue
+from harness.errors import HarnessError
 from harness.matching import (
     GENRE_ALIASES,
     GENRE_DISTRACTORS,
@@ -53,7 +54,7 @@ _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve
                  "sixteen seventeen eighteen nineteen twenty").split()
 
 
-class EvalsetError(ValueError):
+class EvalsetError(HarnessError, ValueError):
     """An evalset folder is missing, incomplete or inconsistent; the message names the file."""
 
 

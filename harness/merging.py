@@ -23,6 +23,7 @@ import random
 from pathlib import Path
 
 from harness import storage
+from harness.errors import HarnessError
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
@@ -30,7 +31,7 @@ from harness.models import ModelSource, device_name, load_model, load_tokenizer
 MERGE_BASES = ("nf4-dequantised", "bf16")
 
 
-class MergeError(RuntimeError):
+class MergeError(HarnessError, RuntimeError):
     """The adapter is missing or does nothing; the message names the run."""
 
 

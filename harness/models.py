@@ -20,6 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 EMBEDDED = "gemma-3-270m"
 CACHE_ENV = "HARNESS_CACHE_DIR"
 GGUF_ENV = "GEMMA3_270M_GGUF"  # an already assembled GGUF, used instead of the PyPI chunks
@@ -50,7 +52,7 @@ RANDOM_ARCHITECTURES = {
 }
 
 
-class ModelError(RuntimeError):
+class ModelError(HarnessError, RuntimeError):
     """A model cannot be found, fetched or converted; the message says which and what to do."""
 
 

@@ -28,12 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import storage
+from harness.errors import HarnessError
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate", "pandas",
             "numpy", "scipy", "rapidfuzz", "rich", "matplotlib")
 
 
-class RunError(ValueError):
+class RunError(HarnessError, ValueError):
     """A run directory is missing or unreadable; the message names it."""
 
 

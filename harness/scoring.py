@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.progress import track
 
 from harness import storage
+from harness.errors import HarnessError
 from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset, QAItem
 from harness.matching import (
     COMPANY_DESIGNATORS,
@@ -47,7 +48,7 @@ from harness.templates import template_words
 SCORES_FORMAT = "harness.scores/2"
 
 
-class ScoringError(ValueError):
+class ScoringError(HarnessError, ValueError):
     """Predictions do not fit the evalset; the message names the file and the ids."""
 
 

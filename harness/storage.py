@@ -13,8 +13,10 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.errors import HarnessError
 
-class RecordError(ValueError):
+
+class RecordError(HarnessError, ValueError):
     """A JSON or JSONL file cannot be read; the message names the file and line."""
 
 

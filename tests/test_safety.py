@@ -79,3 +79,33 @@ def test_the_gate_cannot_be_switched_off_by_its_own_argument(value, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["compare", "a.json", "b.json", "--fail-on-drop", value])
     assert exit_.value.code == 2 and "fraction in (0, 1]" in capsys.readouterr().err
+
+
+def test_every_error_class_is_a_harness_error():
+    """The command line catches HarnessError once: an error class outside it would print a traceback."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import harness
+    from harness.errors import HarnessError
+    found = []
+    for module in (m for m in pkgutil.iter_modules(harness.__path__) if m.name != "__main__"):
+        for name, obj in inspect.getmembers(importlib.import_module(f"harness.{module.name}"), inspect.isclass):
+            if name.endswith("Error") and obj.__module__.startswith("harness."):
+                found.append(obj)
+                assert issubclass(obj, HarnessError), obj
+    assert len(found) >= 9
+
+
+def test_an_unreadable_folder_is_a_message_not_a_traceback(here, capsys):
+    import os
+    if os.geteuid() == 0:
+        os.makedirs("evalsets")  # root reads everything: take a path through a file instead
+        (here / "evalsets" / "blocker").write_text("a file")
+        assert main([*BUILD, "--out", "evalsets/blocker/inner"]) == 2
+    else:
+        (here / "evalsets").mkdir(mode=0o500)
+        assert main([*BUILD]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
