@@ -51,8 +51,8 @@ from harness.generation import default_batch_size, generate_for_run
 from harness.merging import MERGE_BASES, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
 from harness.reports import bench_tables, comparison_table, moves_lines, print_report
-from harness.runs import RunError, continue_run, list_runs, open_run, read_manifest, timed
-from harness.scoring import read_predictions, score_file, score_predictions
+from harness.runs import TRAINING_STAGES, RunError, continue_run, list_runs, open_run, read_manifest, timed
+from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
 from harness.synthetic import generate_catalogue
 from harness.templates import LOCALES
 from harness.training import train_adapter
@@ -96,9 +96,10 @@ def parser() -> argparse.ArgumentParser:
                        help="replace an evalset of the same name whose contents differ (never a non-evalset folder)")
     build.set_defaults(command=cmd_evalset_build)
 
-    score = sub.add_parser("score", help="score predictions against an evalset")
-    score.add_argument("--evalset", type=Path, required=True)
-    score.add_argument("--predictions", type=Path, required=True, help='JSONL of {"id", "output"}')
+    score = sub.add_parser("score", help="score predictions against an evalset, or a run's answers (its score stage)")
+    score.add_argument("run", type=Path, nargs="?", help="a run directory: score its base and merged answers")
+    score.add_argument("--evalset", type=Path, help="the evalset the predictions answer (without RUN)")
+    score.add_argument("--predictions", type=Path, help='JSONL of {"id", "output"} (without RUN)')
     score.add_argument("--model", help="name recorded in the score file (default: the file's stem)")
     score.add_argument("--out", type=Path, help="scores.json to write (default: beside the predictions)")
     score.set_defaults(command=cmd_score)
@@ -207,8 +208,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=EMBEDDED, help=f"'{EMBEDDED}' (embedded), a Hugging Face id, or a folder")
-    p.add_argument("--profile", default="fast", help="training profile: 'fast', 'article', or a .toml file")
+    p.add_argument("--model", help=f"'{EMBEDDED}' (embedded, the default), a Hugging Face id, or a folder")
+    p.add_argument("--profile", help="training profile: 'fast' (default), 'article', or a .toml file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
     p.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -288,6 +289,17 @@ def evalset_table(evalset: Evalset) -> Table:
 
 
 def cmd_score(args) -> int:
+    if args.run is not None:
+        if args.evalset or args.predictions or args.out or args.model:
+            raise ScoringError("harness score RUN scores the run's own answers against its recorded evalset; "
+                               "--evalset, --predictions, --model and --out are for a predictions file.")
+        with continue_run(args.run, "score") as run_dir:
+            evalset, _ = run_inputs(run_dir)
+            score_run(run_dir, evalset)
+        print_report(run_dir, console)
+        return 0
+    if args.evalset is None or args.predictions is None:
+        raise ScoringError("harness score needs RUN, or both --evalset DIR and --predictions FILE.")
     evalset = load_evalset(args.evalset)
     predictions = read_predictions(args.predictions)
     scores = score_predictions(evalset, predictions, source=str(args.predictions))
@@ -342,16 +354,18 @@ def cmd_run(args) -> int:
     """The benchmark: build the evalset, train, merge, answer with base and merged, score, compare, report."""
     on_cpu = device_name() == "cpu"
     evalset, name = make_evalset(args, default_rows=DEFAULT_CPU_ROWS if on_cpu else DEFAULT_GPU_ROWS)
-    cpu_overrides = CPU_OVERRIDES.get(args.profile, ()) if on_cpu else ()
-    config = load_profile(args.profile, [*cpu_overrides, *args.set])  # every input checked before a write
-    source = resolve_model(args.model, args.cache_dir)
+    cpu_overrides = CPU_OVERRIDES.get(args.profile or "fast", ()) if on_cpu else ()
+    # --seed seeds the evalset and the training alike (a later --set seed=N wins); every input is checked
+    # before anything is written.
+    config = load_profile(args.profile or "fast", [*cpu_overrides, f"seed={args.seed}", *args.set])
+    source = resolve_model(args.model or EMBEDDED, args.cache_dir)
     evalset_dir = args.evalsets_dir / name
     check_evalset_target(evalset, evalset_dir, force=args.force)
     if cpu_overrides:
         console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
     evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
-                  config=run_config(args, config, source, evalset_dir)) as run_dir:
+                  config=run_config(args, config, source, evalset_dir), stages=TRAINING_STAGES) as run_dir:
         with timed(run_dir, "train"):
             train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
         with timed(run_dir, "merge"):
@@ -373,25 +387,46 @@ def cmd_run(args) -> int:
 
 def cmd_train(args) -> int:
     if args.resume:
+        given = [flag for flag, value in (("--evalset", args.evalset), ("--profile", args.profile),
+                                          ("--model", args.model), ("--set", args.set)) if value]
+        if given:
+            raise ConfigError(f"--resume continues {args.resume} with the settings it recorded; {', '.join(given)} "
+                              "cannot change them. To train with other settings, start a new run with "
+                              "`harness train --evalset DIR`.")
         with continue_run(args.resume, "train") as run_dir:
             evalset, source = run_inputs(run_dir)  # the run's own evalset, model and settings
-            config = TrainConfig(**read_manifest(run_dir)["config"]["profile"])
+            recorded = read_manifest(run_dir)["config"]["profile"]
+            config = load_profile(recorded["profile"], [f"{k}={_toml(v)}" for k, v in recorded.items()
+                                                        if k != "profile"])
             summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir,
                                     resume=True)
     else:
         if args.evalset is None:
             raise EvalsetError("harness train needs --evalset DIR (or --resume RUN).")
         evalset = load_evalset(args.evalset)
-        config = load_profile(args.profile, args.set)
-        source = resolve_model(args.model, args.cache_dir)
+        on_cpu = device_name() == "cpu"
+        cpu_overrides = CPU_OVERRIDES.get(args.profile or "fast", ()) if on_cpu else ()
+        config = load_profile(args.profile or "fast", [*cpu_overrides, *args.set])
+        source = resolve_model(args.model or EMBEDDED, args.cache_dir)
+        if cpu_overrides:
+            console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
         with open_run(args.runs_dir, label=f"{evalset.manifest['name']}-{config.profile}",
-                      evalset_manifest=evalset.manifest,
+                      evalset_manifest=evalset.manifest, stages=TRAINING_STAGES,
                       config=run_config(args, config, source, args.evalset)) as run_dir:
-            summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
+            with timed(run_dir, "train"):
+                summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
     console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
                   f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
     console.print(f"run record: {run_dir}")
     return 0
+
+
+def _toml(value) -> str:
+    """A recorded setting written back as a `key=value` override (the loader validates it again)."""
+    import json
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
 def cmd_merge(args) -> int:
@@ -423,8 +458,17 @@ def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:
-    config = read_manifest(run_dir)["config"]
-    return load_evalset(config["evalset_dir"]), ModelSource(**config["model"])
+    """The evalset and model a run recorded; an evalset whose bytes changed since is refused, naming both."""
+    manifest = read_manifest(run_dir)
+    config = manifest["config"]
+    evalset = load_evalset(config["evalset_dir"])
+    recorded, found = manifest["evalset"]["sha256"], evalset.manifest["sha256"]
+    if recorded != found:
+        raise EvalsetError(f"{run_dir}: recorded evalset {manifest['evalset']['name']} sha256 {recorded[:12]}…, but "
+                           f"{config['evalset_dir']} now holds sha256 {found[:12]}… (rebuilt since?). A later stage "
+                           "would answer other questions than the run trained on: rebuild the recorded evalset, or "
+                           "start a new run.")
+    return evalset, ModelSource(**config["model"])
 
 
 def check_sample(evalset: Evalset) -> list:
@@ -437,6 +481,8 @@ def cmd_runs_list(args) -> int:
         table.add_column(column)
     for row in list_runs(args.runs_dir):
         colour = {"complete": "green", "failed": "red"}.get(row["status"], "yellow")
+        if row.get("left") and row["status"] != "running":
+            row["status"] = f"{row['status']} (next: {row['left'][0]})"
         headline = ", ".join(f"{m} {100 * acc:.1f}%" for m, acc in row["headline"].items() if acc is not None)
         table.add_row(row["run"], f"[{colour}]{row['status']}[/]", row["evalset"], headline or "–",
                       f"{row['total_s']:.1f}" if row["total_s"] is not None else "–")

@@ -76,9 +76,15 @@ def hardware() -> dict:
     return info
 
 
+# The stages a training run records; `complete` means every one of them is done, whichever commands did them.
+TRAINING_STAGES = ("train", "merge", "generate:base", "generate:merged", "score")
+
+
 @contextmanager
-def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest: dict) -> Iterator[Path]:
-    """Create a run directory marked running; mark it complete on success, failed (with the error) otherwise."""
+def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest: dict,
+             stages: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Create a run directory marked running. When the command ends it is `failed` (with the error), or
+    `complete` once every one of `stages` is done (each marked by `timed` or `continue_run`), else `partial`."""
     run_dir = Path(runs_dir) / new_run_id(label)
     run_dir.mkdir(parents=True)
     manifest = {
@@ -92,6 +98,7 @@ def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest
         "packages": package_versions(),
         "hardware": hardware(),
         "process": {"host": socket.gethostname(), "pid": os.getpid()},
+        "stages": {"required": list(stages), "done": []},
         "timings": {},
     }
     storage.write_json(run_dir / "manifest.json", manifest)
@@ -101,7 +108,7 @@ def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest
     except BaseException as err:
         _finish(run_dir, "failed", started, error="".join(traceback.format_exception_only(err)).strip())
         raise
-    _finish(run_dir, "complete", started)
+    _finish(run_dir, None, started)
 
 
 @contextmanager
@@ -120,7 +127,8 @@ def continue_run(run_dir: str | Path, command: str) -> Iterator[Path]:
     except BaseException as err:
         _finish(run_dir, "failed", started, error="".join(traceback.format_exception_only(err)).strip(), step=command)
         raise
-    _finish(run_dir, "complete", started, step=command)
+    _mark_done(run_dir, command)
+    _finish(run_dir, None, started, step=command)
 
 
 @contextmanager
@@ -129,6 +137,20 @@ def timed(run_dir: Path, step: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
     update_manifest(run_dir, lambda m: m["timings"].__setitem__(step, round(time.perf_counter() - started, 3)))
+    _mark_done(run_dir, step)
+
+
+def _mark_done(run_dir: Path, stage: str) -> None:
+    def change(manifest: dict) -> None:
+        stages = manifest.setdefault("stages", {"required": [], "done": []})
+        if stage not in stages["done"]:
+            stages["done"].append(stage)
+    update_manifest(run_dir, change)
+
+
+def stages_left(manifest: dict) -> list[str]:
+    stages = manifest.get("stages") or {}
+    return [s for s in stages.get("required", []) if s not in stages.get("done", [])]
 
 
 def update_manifest(run_dir: Path, change) -> dict:
@@ -138,9 +160,11 @@ def update_manifest(run_dir: Path, change) -> dict:
     return manifest
 
 
-def _finish(run_dir: Path, status: str, started: float, error: str | None = None, step: str = "total") -> None:
+def _finish(run_dir: Path, status: str | None, started: float, error: str | None = None,
+            step: str = "total") -> None:
+    """Failed, or (status None) complete when no required stage is left, else partial."""
     def change(manifest: dict) -> None:
-        manifest["status"] = status
+        manifest["status"] = status or ("partial" if stages_left(manifest) else "complete")
         manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         manifest["timings"][step] = round(time.perf_counter() - started, 3)
         manifest.pop("error", None)
@@ -175,15 +199,28 @@ def _writer_alive(process: dict) -> bool:
 def list_runs(runs_dir: str | Path) -> list[dict]:
     """Every run under runs_dir, oldest first, with its effective status and headline accuracy."""
     rows = []
+    if not Path(runs_dir).is_dir():
+        raise RunError(f"{runs_dir}: no such folder of runs; pass --runs-dir where `harness run` wrote them.")
     for run_dir in sorted(p for p in Path(runs_dir).glob("*") if (p / "manifest.json").is_file()):
-        manifest = read_manifest(run_dir)
-        headline = {}
-        if (run_dir / "scores.json").is_file():
-            scores = storage.read_json(run_dir / "scores.json")
-            for model, data in scores.get("models", {}).items():
-                split = data["summary"].get("verbatim") or next(iter(data["summary"].values()), {})
-                headline[model] = split.get("all", {}).get("accuracy")
-        rows.append({"run": run_dir.name, "status": manifest["status"], "evalset": manifest["evalset"]["name"],
+        try:
+            manifest = read_manifest(run_dir)
+            headline = _headline(run_dir)
+            evalset = manifest["evalset"]["name"]
+        except (storage.RecordError, KeyError, TypeError, AttributeError) as err:  # one bad run is one bad row
+            rows.append({"run": run_dir.name, "status": "unreadable", "evalset": str(err)[:80], "created": None,
+                         "headline": {}, "total_s": None, "left": []})
+            continue
+        rows.append({"run": run_dir.name, "status": manifest["status"], "evalset": evalset,
                      "created": manifest.get("created"), "headline": headline,
-                     "total_s": manifest.get("timings", {}).get("total")})
+                     "total_s": manifest.get("timings", {}).get("total"), "left": stages_left(manifest)})
     return rows
+
+
+def _headline(run_dir: Path) -> dict:
+    headline = {}
+    if (run_dir / "scores.json").is_file():
+        scores = storage.read_json(run_dir / "scores.json")
+        for model, data in scores.get("models", {}).items():
+            split = data["summary"].get("verbatim") or next(iter(data["summary"].values()), {})
+            headline[model] = split.get("all", {}).get("accuracy")
+    return headline

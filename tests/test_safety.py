@@ -109,3 +109,24 @@ def test_an_unreadable_folder_is_a_message_not_a_traceback(here, capsys):
         assert main([*BUILD]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_score_stage_of_a_run_and_a_rebuilt_evalset_is_refused(scored_run, capsys):
+    import json
+
+    from harness.evalsets import build_evalset, write_evalset
+    from harness.synthetic import generate_catalogue
+    (scored_run / "scores.json").unlink()
+    assert main(["score", str(scored_run)]) == 0
+    manifest = json.loads((scored_run / "manifest.json").read_text())
+    assert (scored_run / "scores.json").is_file() and "score" in manifest["stages"]["done"]
+    evalset_dir = manifest["config"]["evalset_dir"]
+    write_evalset(build_evalset(generate_catalogue(61, 2), name="e", seed=2), evalset_dir, force=True)
+    assert main(["score", str(scored_run)]) == 2
+    assert "recorded evalset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--set", "epochs=9"], ["--profile", "article"], ["--model", "x"]])
+def test_resume_cannot_silently_change_settings(scored_run, capsys, flags):
+    assert main(["train", "--resume", str(scored_run), *flags]) == 2
+    assert "cannot change them" in capsys.readouterr().err
