@@ -24,7 +24,9 @@ CUDA from 200,000 questions, where its faster steps repay the compile (`default_
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 import warnings
 from pathlib import Path
@@ -33,7 +35,7 @@ from rich.progress import Progress
 
 from harness import storage
 from harness.evalsets import Evalset, QAItem
-from harness.models import ModelSource, device_name, load_model, load_tokenizer, stop_token_ids
+from harness.models import ModelError, ModelSource, device_name, load_model, load_tokenizer, stop_token_ids
 from harness.runs import RunError
 from harness.scoring import Prediction
 from harness.storage import RecordError
@@ -240,7 +242,8 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
                                    batch_size=batch_size or default_batch_size(),
                                    max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
                                    model_name=source.spec, label=f"answering as {model} ({cache} cache)", cache=cache)
-    write_predictions(predictions, path)
+    sha = evalset.manifest["sha256"]  # the answers name the evalset they answer: never scored against another
+    write_predictions([dataclasses.replace(p, evalset_sha256=sha) for p in predictions], path)
     return path
 
 
@@ -258,3 +261,180 @@ STATIC_CACHE_FROM = 200_000
 def default_cache(questions: int) -> str:
     """The KV cache that answers `questions` soonest, compile included: static on CUDA for large evalsets."""
     return "static" if device_name() == "cuda" and questions >= STATIC_CACHE_FROM else "dynamic"
+
+
+# --- Models trained elsewhere: a base model, or a base with a PEFT adapter merged in memory (`harness eval`) ---
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def model_label(source: ModelSource, adapter: Path | None) -> str:
+    """A default name for a model's predictions and run: the model's last path part, and the adapter folder's.
+
+        google/gemma-2b-it -> "gemma-2b-it";  ./ckpt/mine with ./out/lora -> "mine-lora"
+    """
+    parts = [Path(source.spec.removeprefix("random:")).name or "model"]
+    if adapter is not None:
+        parts.append(Path(adapter).resolve().name)
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip("-._")[:100]
+    return label or "model"
+
+
+def check_adapter(folder: Path, source: ModelSource) -> dict:
+    """A PEFT adapter folder checked against `source` without loading any weights: both files present, a config
+    PEFT reads, a type that merges, and exactly the tensors (names and shapes) PEFT makes on `source`'s
+    architecture (built on the meta device), with an update that is not zero. Returns what a run records:
+
+        {"path": "/abs/lora", "sha256": {"adapter_config.json": ..., "adapter_model.safetensors": ...},
+         "peft_type": "LORA", "base_model_name_or_path": "google/gemma-3-270m", "base_model_matches": None}
+
+    `base_model_matches` compares the recorded base with `source` only where both name hub ids (None where it
+    cannot be told): a different id of one architecture still fits, so it is reported, not refused."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"--adapter {folder}: not a folder; give the folder a PEFT `save_pretrained` wrote "
+                         f"({' and '.join(ADAPTER_FILES)}).")
+    missing = [name for name in ADAPTER_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelError(f"--adapter {folder}: not a PEFT adapter folder, it lacks {' and '.join(missing)}; give "
+                         f"the folder a PEFT `save_pretrained` wrote ({' and '.join(ADAPTER_FILES)}).")
+    config = _adapter_config(folder)
+    expected = _expected_adapter_tensors(folder, config, source)
+    found = _adapter_tensor_shapes(folder)
+    _check_tensors_fit(folder, config, source, expected, found)
+    base = config.base_model_name_or_path
+    matches = None
+    if source.kind == "hub" and base and not Path(base).exists() and base.count("/") == 1:
+        matches = base == source.path
+    return {"path": str(folder.resolve()),
+            "sha256": {name: storage.sha256_file(folder / name) for name in ADAPTER_FILES},
+            "peft_type": str(config.peft_type.value if hasattr(config.peft_type, "value") else config.peft_type),
+            "r": getattr(config, "r", None), "target_modules": _jsonable(getattr(config, "target_modules", None)),
+            "base_model_name_or_path": base, "base_model_matches": matches}
+
+
+def _adapter_config(folder: Path):
+    from peft import PeftConfig
+    from peft.utils import PeftType
+
+    path = folder / "adapter_config.json"
+    raw = storage.read_json(path)  # a RecordError names the file when it is not JSON
+    known = [t.value for t in PeftType]
+    if not isinstance(raw, dict) or raw.get("peft_type") not in known:
+        got = raw.get("peft_type") if isinstance(raw, dict) else type(raw).__name__
+        raise ModelError(f"--adapter {folder}: {path.name} has peft_type {got!r}, not one of PEFT's types "
+                         f"({', '.join(known[:6])}, ...); it is not a PEFT adapter config.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # keys from a newer PEFT are ignored; the tensors are checked below
+            config = PeftConfig.from_pretrained(str(folder))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelError(f"--adapter {folder}: PEFT cannot read {path.name} ({err}).") from err
+    if config.is_prompt_learning:
+        raise ModelError(f"--adapter {folder}: a {raw['peft_type']} adapter has no weights to merge; harness eval "
+                         "merges the adapter into the model (LoRA and other weight adapters).")
+    return config
+
+
+def _expected_adapter_tensors(folder: Path, config, source: ModelSource) -> dict[str, tuple[int, ...]]:
+    """The adapter tensors PEFT makes for `config` on `source`'s architecture, by saved name, with their shapes."""
+    import copy
+
+    import torch
+    from peft import get_peft_model, get_peft_model_state_dict
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        model_config = AutoConfig.from_pretrained(source.path, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot read the config of {source.path} to check --adapter {folder} against it "
+                         f"({err}).") from err
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PEFT notes that the recorded base name changes; checked apart
+            skeleton = AutoModelForCausalLM.from_config(model_config)
+            peft_model = get_peft_model(skeleton, copy.deepcopy(config))  # it rewrites the recorded base name
+            return {name: tuple(tensor.shape) for name, tensor in get_peft_model_state_dict(peft_model).items()}
+    except (ValueError, KeyError, TypeError, RuntimeError, AttributeError) as err:
+        raise ModelError(f"--adapter {folder} does not fit {source.spec} ({_architecture(model_config)}): {err}"
+                         ) from err
+
+
+def _adapter_tensor_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import SafetensorError, safe_open
+
+    path = folder / "adapter_model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelError(f"--adapter {folder}: {path.name} is not a readable safetensors file ({err}).") from err
+
+
+def _check_tensors_fit(folder: Path, config, source: ModelSource, expected: dict, found: dict) -> None:
+    """Every tensor the adapter should hold is there with its shape, and nothing else: PEFT's own load would
+    skip a tensor it has no module for, and start a missing one from its initial value, silently."""
+    wrong_shape = [f"{name} {list(found[name])} (the model needs {list(shape)})"
+                   for name, shape in expected.items() if name in found and found[name] != shape]
+    unexpected = sorted(set(found) - set(expected))
+    missing = sorted(set(expected) - set(found))
+    if wrong_shape or unexpected or missing:
+        problems = [f"{len(names)} {what}, e.g. {names[0]}" for what, names in (
+            ("tensors of the wrong shape", wrong_shape), ("tensors for modules the model lacks", unexpected),
+            ("tensors missing", missing)) if names]
+        saved_for = (config.auto_mapping or {}).get("base_model_class") if hasattr(config, "auto_mapping") else None
+        raise ModelError(f"--adapter {folder} does not fit --model {source.spec}: "
+                         f"{'; '.join(problems)}. It was saved for "
+                         f"{config.base_model_name_or_path or 'an unrecorded base'}"
+                         f"{f' ({saved_for})' if saved_for else ''}; give the model it was trained on.")
+    lora_b = [name for name in found if ".lora_B." in name]
+    if lora_b and not _any_nonzero(folder, lora_b):
+        raise ModelError(f"--adapter {folder}: every LoRA update B·A is zero (all lora_B weights are 0), so it "
+                         "changes nothing; it looks saved before training. Score the model without --adapter if "
+                         "that is what you mean.")
+
+
+def _any_nonzero(folder: Path, names: list[str]) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as weights:
+        return any(bool(weights.get_tensor(name).any()) for name in names)
+
+
+def _architecture(model_config) -> str:
+    return ", ".join(getattr(model_config, "architectures", None) or [model_config.model_type])
+
+
+def _jsonable(value):
+    return sorted(value) if isinstance(value, set) else value
+
+
+def load_answering_model(source: ModelSource, adapter: Path | None, device: str):
+    """The bf16 model, with the adapter (checked by `check_adapter`) applied by PEFT and merged in memory by
+    `merge_and_unload`, so it answers at the speed of a plain model."""
+    model = load_model(source, quantize=False, device=device)
+    if adapter is None:
+        return model
+    from peft import PeftModel
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a recorded base name other than ours: check_adapter reported it
+            return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ModelError(f"--adapter {adapter}: PEFT could not apply it to {source.spec} ({err}).") from err
+
+
+def predict_into_run(run_dir: Path, name: str, evalset: Evalset, model, tokenizer, *, model_name: str,
+                     batch_size: int, max_new_tokens: int) -> Path:
+    """Every evalset question answered by a loaded model into RUN/predictions/NAME.jsonl (the answers name their
+    evalset's sha256); `model_name` goes in the partial file's settings header."""
+    path = run_dir / "predictions" / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache = default_cache(len(evalset.items))
+    predictions = generate_answers(model, tokenizer, list(evalset.items), batch_size=batch_size,
+                                   max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
+                                   model_name=model_name, label=f"answering as {name} ({cache} cache)", cache=cache)
+    sha = evalset.manifest["sha256"]
+    write_predictions([Prediction(id=p.id, output=p.output, evalset_sha256=sha) for p in predictions], path)
+    return path

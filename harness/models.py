@@ -87,17 +87,33 @@ def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource
         return ModelSource(spec, str(random_checkpoint(name, Path(cache_dir or default_cache_dir()))), "random")
     if Path(spec).exists():
         folder = Path(spec)
-        if not is_checkpoint(folder):
-            raise ModelError(f"{folder}: not a checkpoint folder (needs config.json and *.safetensors weights).")
+        missing = checkpoint_missing(folder)
+        if missing:
+            raise ModelError(f"{folder}: not a checkpoint folder: it has no {missing}. A model folder holds "
+                             "config.json, *.safetensors weights and the tokenizer's files.")
         return ModelSource(spec, str(folder), "local")
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
+        if Path(spec).parent.is_dir():  # 'runs/x' where runs/ exists: a mistyped folder, not a hub id
+            raise ModelError(f"--model {spec!r}: no such folder ({Path(spec).parent}/ exists, {spec} does not). "
+                             "Check the path; a Hugging Face id must not name a local folder's parent.")
         return ModelSource(spec, spec, "hub")
     raise ModelError(f"--model {spec!r}: not {EMBEDDED!r}, an existing folder, or a Hugging Face id like "
                      "'google/gemma-2b-it'.")
 
 
 def is_checkpoint(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+    return not checkpoint_missing(folder)
+
+
+def checkpoint_missing(folder: Path) -> str:
+    """What a checkpoint folder lacks ('' when nothing): its config, safetensors weights, tokenizer files."""
+    if not (folder / "config.json").is_file():
+        return "config.json"
+    if not any(folder.glob("*.safetensors")):
+        return "*.safetensors weights"
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+        return "tokenizer files (tokenizer.json, tokenizer.model or tokenizer_config.json)"
+    return ""
 
 
 def embedded_checkpoint(cache_dir: Path) -> Path:
@@ -231,7 +247,17 @@ def load_model(source: ModelSource, *, quantize: bool, device: str):
             trust_remote_code=False, attn_implementation="eager" if device == "cpu" else "sdpa", **extra)
     except OSError as err:
         raise _fetch_error(source, err) from err
+    except Exception as err:  # noqa: BLE001 - a corrupt or mismatched checkpoint fails deep in torch/safetensors
+        if source.kind == "hub" or not _is_load_failure(err):
+            raise
+        raise ModelError(f"cannot load the model in {source.path}: {type(err).__name__}: {err}. The weights are "
+                         "corrupt or do not fit its config.json; re-save or re-download the checkpoint.") from err
     return model
+
+
+def _is_load_failure(err: Exception) -> bool:
+    return "safetensor" in type(err).__module__.lower() or "safetensor" in str(err).lower() or \
+        isinstance(err, ValueError | RuntimeError) and ("size mismatch" in str(err) or "header" in str(err))
 
 
 def _fetch_error(source: ModelSource, err: OSError) -> ModelError:

@@ -53,3 +53,32 @@ def test_unreachable_hub_model_is_a_clear_error(monkeypatch):
     from harness.models import load_tokenizer
     with pytest.raises(ModelError, match="(?s)cannot fetch 'google/gemma-2b-it'.*hf auth login"):
         load_tokenizer(resolve_model("google/gemma-2b-it"))
+
+
+def test_a_mistyped_local_path_is_not_sent_to_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ModelError, match="no such folder"):
+        resolve_model("runs/20261129-merged")
+    assert resolve_model("google/gemma-2b-it").kind == "hub"  # no local google/ folder: a hub id
+
+
+@pytest.mark.parametrize("files, lacking", [
+    ((), "config.json"), (("config.json",), "safetensors"), (("config.json", "model.safetensors"), "tokenizer")])
+def test_a_folder_that_is_not_a_checkpoint_says_what_it_lacks(tmp_path, files, lacking):
+    for name in files:
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(ModelError, match=lacking):
+        resolve_model(str(tmp_path))
+
+
+def test_corrupt_weights_are_a_model_error(tiny_source, tmp_path):
+    import shutil
+
+    from harness.models import ModelSource, load_model
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_source.path, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(ModelSource("broken", str(broken), "local"), quantize=False, device="cpu")

@@ -37,6 +37,7 @@ def test_training_writes_adapter_curve_and_figures(trained_run):
     assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
+@pytest.mark.slow
 def test_article_profile_trains_on_cpu(tmp_path, evalset, tiny_source):
     """The article's recipe as written (paged AdamW 8-bit, checkpointing, whole-sequence loss) runs on CPU."""
     from harness.training import train_adapter
@@ -45,6 +46,7 @@ def test_article_profile_trains_on_cpu(tmp_path, evalset, tiny_source):
     assert summary["steps"] == 2 and summary["config"]["optimizer"] == "paged_adamw_8bit"
 
 
+@pytest.mark.slow
 def test_resume_continues_from_last_checkpoint(tmp_path, evalset, tiny_source):
     from harness.training import train_adapter
     rows = list(evalset.train)[:16]
@@ -56,6 +58,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path, evalset, tiny_source):
     assert [step for step, _ in resumed["loss_curve"]] == [1, 2, 3, 4]  # one curve across both sessions
 
 
+@pytest.mark.slow
 def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run, evalset, tiny_source):
     from harness.generation import generate_answers
     from harness.merging import merge_adapter
@@ -74,6 +77,7 @@ def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run
     assert [p.id for p in predictions] == [i.id for i in items[:10]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("onto", ["nf4-dequantised", "bf16"])
 def test_merged_weights_are_the_trained_base_plus_the_lora_update(trained_run, tiny_source, onto):
     """The default merge folds B·A into the NF4 weights the adapter was trained against, dequantised; the bf16
@@ -150,6 +154,7 @@ def test_generation_defaults_follow_the_measured_rates(monkeypatch):
     assert generation.default_cache(generation.STATIC_CACHE_FROM) == "static"
 
 
+@pytest.mark.slow
 def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
     """The stage commands on one run directory, each leaving the run complete."""
     from harness.cli import main
@@ -164,10 +169,13 @@ def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
     assert main(["merge", str(run_dir), "--max-new-tokens", "4", "--batch-size", "4"]) == 0
     for model in ("base", "merged"):
         assert main(["generate", str(run_dir), "--model", model, "--max-new-tokens", "4"]) == 0
-        assert (run_dir / "predictions" / f"{model}.jsonl").is_file()
+        first = json.loads((run_dir / "predictions" / f"{model}.jsonl").read_text().splitlines()[0])
+        assert first["evalset_sha256"] == read_manifest(run_dir)["evalset"]["sha256"]
+    assert read_manifest(run_dir)["status"] == "partial"  # not complete until it is scored
+    assert main(["score", str(run_dir)]) == 0
     manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete"
-    assert {"train", "merge", "generate:base", "generate:merged"} <= set(manifest["timings"])
+    assert manifest["status"] == "complete" and (run_dir / "report.md").is_file()
+    assert {"train", "merge", "generate:base", "generate:merged", "score"} <= set(manifest["timings"])
 
 
 @pytest.mark.parametrize("answer_only_loss", [True, False])
@@ -191,6 +199,7 @@ def test_batch_tokenised_records_are_trls_own(evalset, tiny_source, answer_only_
     assert all(any(label != -100 for label in labels) for labels in mine["labels"])
 
 
+@pytest.mark.slow
 def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path, evalset, tiny_source):
     """A kill while checkpoint-3 was being saved (weights and optimizer written, trainer_state.json not yet)
     must not make every later resume crash on it: resume continues from checkpoint-2 and names the one skipped."""
