@@ -51,7 +51,16 @@ from harness.generation import default_batch_size, generate_for_run
 from harness.merging import MERGE_BASES, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
 from harness.reports import bench_tables, comparison_table, moves_lines, print_report
-from harness.runs import TRAINING_STAGES, RunError, continue_run, list_runs, open_run, read_manifest, timed
+from harness.runs import (
+    TRAINING_STAGES,
+    RunError,
+    continue_run,
+    list_runs,
+    open_run,
+    read_manifest,
+    timed,
+    update_manifest,
+)
 from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
 from harness.synthetic import generate_catalogue
 from harness.templates import LOCALES
@@ -142,6 +151,20 @@ def parser() -> argparse.ArgumentParser:
     add_generation_options(generate)
     generate.set_defaults(command=cmd_generate)
 
+    evaluate = sub.add_parser("eval", help="score a model trained elsewhere (a base model, or one with a PEFT "
+                                           "adapter) on an evalset: no training, no merge stage")
+    evaluate.add_argument("--evalset", type=Path, required=True)
+    evaluate.add_argument("--model", required=True,
+                          help=f"'{EMBEDDED}' (embedded), a Hugging Face id, or a checkpoint folder")
+    evaluate.add_argument("--adapter", type=Path, help="a PEFT adapter folder (adapter_config.json and "
+                                                       "adapter_model.safetensors), merged into the model in memory")
+    evaluate.add_argument("--name", help="the model's name in the run (default: the model's and adapter's folder "
+                                         "names)")
+    evaluate.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
+    evaluate.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    add_generation_options(evaluate)
+    evaluate.set_defaults(command=cmd_eval)
+
     runs = sub.add_parser("runs", help="list run records").add_subparsers(required=True, metavar="ACTION")
     listing = runs.add_parser("list", help="runs with status and headline accuracy")
     listing.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -215,8 +238,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
 
+DEFAULT_MAX_NEW_TOKENS = 48
+
+
 def add_generation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=int, metavar="N",
+                   help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS}; a stage on a run: what the run "
+                        "recorded, and a different N is recorded as a change)")
     p.add_argument("--batch-size", type=int, help="generation batch (default 4096 on CUDA, 16 on CPU); halves on OOM")
 
 
@@ -364,18 +392,19 @@ def cmd_run(args) -> int:
     if cpu_overrides:
         console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
     evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
+    max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
                   config=run_config(args, config, source, evalset_dir), stages=TRAINING_STAGES) as run_dir:
         with timed(run_dir, "train"):
             train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
         with timed(run_dir, "merge"):
-            merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=args.max_new_tokens,
+            merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
                           onto=args.merge_onto, compare=args.compare_merges)
         for model in ("base", "merged"):
             with timed(run_dir, f"generate:{model}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
-                                 max_new_tokens=args.max_new_tokens)
+                                 max_new_tokens=max_new_tokens)
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
     # Reported once the record is finished, so report.md shows the final status and every stage's time.
@@ -432,9 +461,10 @@ def _toml(value) -> str:
 def cmd_merge(args) -> int:
     with continue_run(args.run, "merge") as run_dir:
         evalset, source = run_inputs(run_dir)
-        summary = merge_adapter(run_dir, source, check_items=check_sample(evalset),
-                                max_new_tokens=args.max_new_tokens, batch_size=args.batch_size or default_batch_size(),
-                                sample_size=merge_sample_size(), onto=args.merge_onto, compare=args.compare_merges)
+        max_new_tokens = stage_setting(run_dir, "merge", "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
+        summary = merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
+                                batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
+                                onto=args.merge_onto, compare=args.compare_merges)
     console.print(f"merged onto {summary['onto']} into {run_dir / 'merged'}; adapter and merged model agree on "
                   f"{100 * summary['agreement']:.1f}% of {summary['sample']} sampled answers")
     for other, alt in summary["alternatives"].items():
@@ -445,16 +475,93 @@ def cmd_merge(args) -> int:
 def cmd_generate(args) -> int:
     with continue_run(args.run, f"generate:{args.model}") as run_dir:
         evalset, source = run_inputs(run_dir)
+        max_new_tokens = stage_setting(run_dir, f"generate:{args.model}", "max_new_tokens", args.max_new_tokens,
+                                       DEFAULT_MAX_NEW_TOKENS)
         path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
-                                max_new_tokens=args.max_new_tokens)
+                                max_new_tokens=max_new_tokens)
     console.print(f"wrote {path}")
     return 0
+
+
+def cmd_eval(args) -> int:
+    """Score a model the harness did not train: answer the evalset with it (its adapter merged in memory),
+    answer with the majority floor, score both. Every input is checked before the run directory exists."""
+    import time
+
+    from harness.baselines import majority
+    from harness.comparison import score_models
+    from harness.generation import check_adapter, load_answering_model, model_label, predict_into_run
+    from harness.models import ModelError, load_tokenizer
+    from harness.runs import update_manifest
+
+    evalset = load_evalset(args.evalset)
+    source = resolve_model(args.model, args.cache_dir)
+    name = check_name(args.name or model_label(source, args.adapter), "--name")
+    if name == "majority":
+        raise ModelError("--name majority: that name is the majority floor's, scored beside every model; pick another.")
+    batch_size = args.batch_size or default_batch_size()
+    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{flag} {value}: give a whole number of at least 1.")
+    adapter = check_adapter(args.adapter, source) if args.adapter else None
+    if adapter and adapter["base_model_matches"] is False:
+        console.print(f"[yellow]note:[/] {args.adapter} records base model {adapter['base_model_name_or_path']}, "
+                      f"not {source.spec}; its shapes fit, so it is scored on {source.spec}.")
+    started = time.perf_counter()
+    model, tokenizer = load_answering_model(source, args.adapter, device_name()), load_tokenizer(source)
+    loaded_s = round(time.perf_counter() - started, 3)
+    config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "adapter": adapter,
+              "name": name, "max_new_tokens": args.max_new_tokens, "batch_size": batch_size, "seed": None}
+    stages = (f"generate:{name}", "predict:majority", "score")
+    with open_run(args.runs_dir, label=f"eval-{evalset.manifest['name']}-{name}", config=config,
+                  evalset_manifest=evalset.manifest, stages=stages) as run_dir:
+        update_manifest(run_dir, lambda m: m["timings"].__setitem__("load", loaded_s))
+        with timed(run_dir, f"generate:{name}"):
+            predict_into_run(run_dir, name, evalset, model, tokenizer, batch_size=batch_size,
+                             max_new_tokens=args.max_new_tokens,
+                             model_name=f"{source.spec}+{adapter['path']}" if adapter else source.spec)
+        with timed(run_dir, "predict:majority"):
+            storage.write_jsonl(run_dir / "predictions" / "majority.jsonl", (p.to_dict() for p in majority(evalset)))
+        with timed(run_dir, "score"):
+            scored = score_models(run_dir, evalset, [name, "majority"], baseline="majority", candidate=name)
+    table = Table(title=f"{name} on {evalset.manifest['name']}, the majority floor beside it")
+    for column in ("split", "field", "n", f"{name} % [95% CI]", "floor %"):
+        table.add_column(column, justify="left" if column in ("split", "field") else "right")
+    floor = scored["majority"]["summary"]
+    for split, fields in scored[name]["summary"].items():
+        for fld, s in fields.items():
+            table.add_row(split, fld, str(s["n"]), f"{100 * s['accuracy']:.1f} [{100 * s['ci_low']:.1f}, "
+                          f"{100 * s['ci_high']:.1f}]", f"{100 * floor[split][fld]['accuracy']:.1f}",
+                          style="bold" if fld == "all" else None)
+    console.print(table)
+    console.print(f"run record: {run_dir}")
+    return 0
+
+
+def stage_setting(run_dir: Path, stage: str, key: str, given, default):
+    """A stage on an existing run uses the setting the run recorded; a different value given on the command
+    line is used only as an explicit change, recorded in the manifest (`changes`) and said aloud."""
+    recorded = read_manifest(run_dir)["config"].get(key)
+    if given is None:
+        value = default if recorded is None else recorded
+    else:
+        value = given
+    if recorded is None:
+        update_manifest(run_dir, lambda m: m["config"].__setitem__(key, value))
+    elif value != recorded:
+        change = {"stage": stage, "key": key, "recorded": recorded, "now": value}
+        update_manifest(run_dir, lambda m: m.setdefault("changes", []).append(change))
+        console.print(f"[yellow]note:[/] {stage} runs with {key}={value}, not the {recorded} this run recorded; "
+                      "the change is recorded in its manifest (answers of the two settings are not alike)")
+    return value
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path) -> dict:
     return {"data": getattr(args, "data", None), "evalset_dir": str(Path(evalset_dir).resolve()),
             "model": source.to_dict(), "profile": config.to_dict(), "seed": config.seed,
-            "max_new_tokens": getattr(args, "max_new_tokens", None), "batch_size": getattr(args, "batch_size", None)}
+            "max_new_tokens": (args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS) if hasattr(args, "max_new_tokens")
+            else None,
+            "batch_size": getattr(args, "batch_size", None)}
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

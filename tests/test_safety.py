@@ -130,3 +130,14 @@ def test_score_stage_of_a_run_and_a_rebuilt_evalset_is_refused(scored_run, capsy
 def test_resume_cannot_silently_change_settings(scored_run, capsys, flags):
     assert main(["train", "--resume", str(scored_run), *flags]) == 2
     assert "cannot change them" in capsys.readouterr().err
+
+
+def test_a_stage_uses_the_recorded_settings_and_records_an_explicit_change(scored_run):
+    from harness.cli import stage_setting
+    from harness.runs import read_manifest, update_manifest
+    update_manifest(scored_run, lambda m: m["config"].__setitem__("max_new_tokens", 32))
+    assert stage_setting(scored_run, "generate:merged", "max_new_tokens", None, 48) == 32
+    assert "changes" not in read_manifest(scored_run)
+    assert stage_setting(scored_run, "generate:merged", "max_new_tokens", 48, 48) == 48
+    assert read_manifest(scored_run)["changes"] == [
+        {"stage": "generate:merged", "key": "max_new_tokens", "recorded": 32, "now": 48}]
