@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from harness import storage
@@ -243,6 +244,37 @@ def read_run(run_dir: str | Path) -> RunView:
                    note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None)
 
 
+def run_verdict(view: RunView) -> str:
+    """The run in one sentence: what the candidate recalls verbatim and in unseen wording against the majority
+    floor, whether the held-out control stays at the floor, and whether the merged model is the trained one."""
+    b = view.summaries[view.b]
+
+    def group(split: str) -> dict | None:
+        return b.get(split, {}).get("all")
+
+    def floor(split: str) -> float | None:
+        return ((view.floor or {}).get(split) or {}).get("all", {}).get("accuracy")
+
+    parts = []
+    for split, words in (("verbatim", "of trained facts asked as trained"), ("paraphrase", "in unseen wording")):
+        g, f = group(split), floor(split)
+        if g:
+            above = "" if f is None else (" (above the floor)" if g["ci_low"] > f else " (not above the floor)")
+            parts.append(f"{pct(g['accuracy'])}% [{pct(g['ci_low'])}, {pct(g['ci_high'])}] {words}{above}")
+    head = f"{view.b} recalls " + " and ".join(parts) if parts else f"{view.b}: no trained facts asked"
+    if floor("verbatim") is not None:
+        head += f"; majority floor {pct(floor('verbatim'))}%"
+    control, f = group("unseen"), floor("unseen")
+    if control and f is not None:
+        state = ("consistent with the floor: no invented recall" if control["ci_low"] <= f
+                 else "above the floor: it answers anime it never saw better than chance; check for leakage")
+        head += f". Held-out anime {pct(control['accuracy'])}% vs floor {pct(f)}%, {state}"
+    if view.merge and view.merge.get("agreement") is not None:
+        head += (f". The merged model answers as the trained adapter on {pct(view.merge['agreement'])}% of "
+                 f"{view.merge['sample']} sampled questions")
+    return f"Verdict: {head}."
+
+
 def _timings(manifest: dict) -> str:
     return ", ".join(f"{k} {v:.1f}s" for k, v in manifest.get("timings", {}).items()) or "none recorded"
 
@@ -252,6 +284,8 @@ def report_markdown(view: RunView, plot: Path) -> str:
     m, a, b = view.manifest, view.a, view.b
     return "\n".join([
         f"# Run {m['run_id']}",
+        "",
+        f"**{run_verdict(view)}**",
         "",
         f"- status: **{m['status']}**; evalset `{m['evalset']['name']}` (sha256 {m['evalset']['sha256'][:12]}); "
         f"git {str(m['git'].get('commit'))[:10]}{' (dirty)' if m['git'].get('dirty') else ''}",
@@ -292,6 +326,7 @@ def terminal_report(view: RunView, plot: Path) -> Group:
     parts += [f"{b} {split}: {verdict_line(fields['all']['verdicts'])}"
               for split, fields in view.summaries[b].items() if "verdicts" in fields["all"]]
     parts.append(f"report: {view.run_dir / 'report.md'}  plots: {plot}")
+    parts.append(f"[bold]{escape(run_verdict(view))}[/bold]")  # last, so it is what a log's tail shows
     return Group(*parts)
 
 

@@ -114,3 +114,19 @@ def test_moves_lines_leave_out_the_smallest():
         "  verbatim: echo → correct 5, empty → correct 2 (+1 smaller moves, 1 questions)",
         "  unseen: echo → declined 3"]
     assert moves_lines([], "a", "b") == ["no answer changed class, a → b"]
+
+
+def test_the_verdict_line_reads_the_run(scored_run):
+    """The stand-in merged model is the answer key: above the floor everywhere, the held-out control too,
+    which for a real model would mean leakage; the line must say so, and come last in the terminal."""
+    from rich.console import Console
+
+    from harness.reports import build_report, read_run, run_verdict
+    line = run_verdict(read_run(scored_run))
+    assert line.startswith("Verdict: merged recalls 100.0%") and "(above the floor)" in line
+    assert "check for leakage" in line
+    console = Console(width=200, record=True)
+    console.print(build_report(scored_run))
+    text = console.export_text()
+    assert "Verdict:" in text[text.rindex("report: "):]  # after the tables and the file names: the last word
+    assert "**Verdict: merged recalls 100.0%" in (scored_run / "report.md").read_text()
