@@ -36,7 +36,7 @@ from harness.comparison import (
     score_run,
     verdict_moves,
 )
-from harness.config import ConfigError, TrainConfig, load_profile
+from harness.config import ConfigError, RunConfig, TrainConfig, load_profile
 from harness.errors import HarnessError
 from harness.evalsets import (
     SPLITS,
@@ -424,9 +424,7 @@ def cmd_train(args) -> int:
                               "`harness train --evalset DIR`.")
         with continue_run(args.resume, "train") as run_dir:
             evalset, source = run_inputs(run_dir)  # the run's own evalset, model and settings
-            recorded = read_manifest(run_dir)["config"]["profile"]
-            config = load_profile(recorded["profile"], [f"{k}={_toml(v)}" for k, v in recorded.items()
-                                                        if k != "profile"])
+            config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json").profile
             summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir,
                                     resume=True)
     else:
@@ -448,14 +446,6 @@ def cmd_train(args) -> int:
                   f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
     console.print(f"run record: {run_dir}")
     return 0
-
-
-def _toml(value) -> str:
-    """A recorded setting written back as a `key=value` override (the loader validates it again)."""
-    import json
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
 def cmd_merge(args) -> int:
@@ -557,25 +547,25 @@ def stage_setting(run_dir: Path, stage: str, key: str, given, default):
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path) -> dict:
-    return {"data": getattr(args, "data", None), "evalset_dir": str(Path(evalset_dir).resolve()),
-            "model": source.to_dict(), "profile": config.to_dict(), "seed": config.seed,
-            "max_new_tokens": (args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS) if hasattr(args, "max_new_tokens")
-            else None,
-            "batch_size": getattr(args, "batch_size", None)}
+    return RunConfig(evalset_dir=str(Path(evalset_dir).resolve()), model=source.to_dict(), profile=config,
+                     data=getattr(args, "data", None), seed=config.seed,
+                     max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
+                     batch_size=getattr(args, "batch_size", None),
+                     merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0]).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:
     """The evalset and model a run recorded; an evalset whose bytes changed since is refused, naming both."""
     manifest = read_manifest(run_dir)
-    config = manifest["config"]
-    evalset = load_evalset(config["evalset_dir"])
+    config = RunConfig.from_dict(manifest["config"], run_dir / "manifest.json")
+    evalset = load_evalset(config.evalset_dir)
     recorded, found = manifest["evalset"]["sha256"], evalset.manifest["sha256"]
     if recorded != found:
         raise EvalsetError(f"{run_dir}: recorded evalset {manifest['evalset']['name']} sha256 {recorded[:12]}…, but "
-                           f"{config['evalset_dir']} now holds sha256 {found[:12]}… (rebuilt since?). A later stage "
+                           f"{config.evalset_dir} now holds sha256 {found[:12]}… (rebuilt since?). A later stage "
                            "would answer other questions than the run trained on: rebuild the recorded evalset, or "
                            "start a new run.")
-    return evalset, ModelSource(**config["model"])
+    return evalset, ModelSource(**config.model)
 
 
 def check_sample(evalset: Evalset) -> list:

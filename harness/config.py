@@ -161,6 +161,45 @@ def _build(values: dict, source: Path) -> TrainConfig:
     return check_ranges(TrainConfig(**typed_values(TrainConfig, values, source)), source)
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run's stages need, fixed when the run opens: stored in its manifest (`to_dict`), read
+    back through `from_dict` by every later stage command, which validates it as the profile loader does.
+
+        {"data": "synthetic", "evalset_dir": "/abs/evalsets/synthetic-12-s0-en", "model": {"spec": ...},
+         "profile": {...TrainConfig...}, "seed": 0, "max_new_tokens": 48, "batch_size": null,
+         "merge_onto": "nf4-dequantised"}
+    """
+    evalset_dir: str
+    model: dict  # models.ModelSource.to_dict()
+    profile: TrainConfig
+    data: str | None = None
+    seed: int = 0
+    max_new_tokens: int = 48
+    batch_size: int | None = None
+    merge_onto: str = "nf4-dequantised"
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "profile": self.profile.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict, source: Path | str) -> RunConfig:
+        """The recorded config, checked: an unknown or missing key, a wrong type or an out-of-range training
+        setting is a ConfigError naming `source` and the key."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        missing = sorted(k for k, f in fields.items() if k not in values and f.default is dataclasses.MISSING)
+        if unknown or missing:
+            raise ConfigError(f"{source}: run config has unknown key(s) {unknown} or lacks {missing}.")
+        if not isinstance(values["profile"], dict) or not isinstance(values["model"], dict):
+            raise ConfigError(f"{source}: run config's profile and model must be tables.")
+        profile = _build(dict(values["profile"]), source)
+        rest = typed_values(cls, {k: v for k, v in values.items() if k not in ("profile", "model")}, source)
+        if rest.get("max_new_tokens", 1) < 1:
+            raise ConfigError(f"{source}: max_new_tokens = {rest['max_new_tokens']} must be at least 1.")
+        return cls(profile=profile, model=dict(values["model"]), **rest)
+
+
 class _Mismatch(Exception):
     pass
 

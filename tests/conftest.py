@@ -60,8 +60,9 @@ def scored_run(tmp_path):
 
     evalset_dir = write_evalset(build_evalset(generate_catalogue(60, 2), name="e", seed=2), tmp_path / "evalsets" / "e")
     evalset = load_evalset(evalset_dir)
-    config = {"seed": 2, "evalset_dir": str(evalset_dir),
-              "model": {"spec": "stand-in", "path": str(tmp_path / "no-model"), "kind": "local"}}
+    from harness.config import RunConfig, load_profile
+    config = RunConfig(evalset_dir=str(evalset_dir), profile=load_profile("fast"), seed=2,
+                       model={"spec": "stand-in", "path": str(tmp_path / "no-model"), "kind": "local"}).to_dict()
     with open_run(tmp_path / "runs", label="e", config=config, evalset_manifest=evalset.manifest) as run_dir:
         for model, predict in (("base", majority), ("merged", answer_key)):
             write_jsonl(run_dir / "predictions" / f"{model}.jsonl", (p.to_dict() for p in predict(evalset)))

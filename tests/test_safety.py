@@ -141,3 +141,16 @@ def test_a_stage_uses_the_recorded_settings_and_records_an_explicit_change(score
     assert stage_setting(scored_run, "generate:merged", "max_new_tokens", 48, 48) == 48
     assert read_manifest(scored_run)["changes"] == [
         {"stage": "generate:merged", "key": "max_new_tokens", "recorded": 32, "now": 48}]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["profile"].__setitem__("epochs", -1), "epochs"),
+    (lambda c: c.__setitem__("max_new_tokens", "many"), "max_new_tokens"),
+    (lambda c: c.__setitem__("surprise", 1), "unknown key"),
+    (lambda c: c.pop("evalset_dir"), "lacks"),
+])
+def test_a_stage_reads_the_run_config_through_the_validating_loader(scored_run, capsys, change, message):
+    from harness.runs import update_manifest
+    update_manifest(scored_run, lambda m: change(m["config"]))
+    assert main(["score", str(scored_run)]) == 2
+    assert message in capsys.readouterr().err
