@@ -14,11 +14,12 @@ held out of it, so the evalset can ask a trained fact in words the model never s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from harness.catalogue import RATINGS, AnimeRecord
 
-TEMPLATE_VERSION = "2026.11-1"
+TEMPLATE_VERSION = "2026.11-2"  # evalsets/README.md says what each version changed
 LOCALES = ("en", "ko")
 FACT_FIELDS = ("genres", "studios", "producers", "episodes", "score", "rating", "scored_by", "type")
 
@@ -204,7 +205,6 @@ _AND = {"en": " and ", "ko": ", "}
 def template_words() -> frozenset[str]:
     """Every word the question and answer templates write, in every locale, placeholders left out: words of
     the sentence frame, which never name a company or a title by themselves."""
-    import re
     texts = [t for locale in FORMS.values() for field in locale.values() for forms in field.values()
              for form in forms for t in (form.question, form.answer)]
     texts += [t for table in (ARTICLE_QUESTIONS, REVERSE_QUESTION) for v in table.values()
@@ -256,7 +256,16 @@ def join_names(names: tuple[str, ...], locale: str) -> str:
 
 def render_form(form: Form, record: AnimeRecord, locale: str) -> tuple[str, str]:
     values = fact_values(record, locale)
-    return form.question.format(**values), form.answer.format(**values)
+    return _text(form.question, values), _text(form.answer, values)
+
+
+_DOUBLED_STOP = re.compile(r"(?<=[^.])\.\.(?=\s|$)")
+
+
+def _text(template: str, values: dict[str, str]) -> str:
+    """The template filled in; a value that ends in a full stop ('Poji Inc.') ends the sentence with it,
+    never with a second one ('Poji Inc..')."""
+    return _DOUBLED_STOP.sub(".", template.format(**values))
 
 
 def render_article(template: str, record: AnimeRecord, locale: str) -> tuple[str, str] | None:
@@ -265,10 +274,10 @@ def render_article(template: str, record: AnimeRecord, locale: str) -> tuple[str
     clauses = [text for field, text in ARTICLE_CLAUSES[locale][template].items() if field in values]
     if not clauses:
         return None
-    return ARTICLE_QUESTIONS[locale][template].format(**values), " ".join(c.format(**values) for c in clauses)
+    return _text(ARTICLE_QUESTIONS[locale][template], values), " ".join(_text(c, values) for c in clauses)
 
 
 def render_reverse(record: AnimeRecord, locale: str) -> str | None:
     if not all(has_fact(record, f) for f in REVERSE_FIELDS):
         return None
-    return REVERSE_QUESTION[locale].format(**fact_values(record, locale))
+    return _text(REVERSE_QUESTION[locale], fact_values(record, locale))

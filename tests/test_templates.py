@@ -74,3 +74,13 @@ def test_fact_values_formats_numbers():
 def test_reverse_question_names_facts_not_title():
     question = render_reverse(FULL, "en")
     assert FULL.name not in question and "Sunrise" in question and "1 episode" in question
+
+
+def test_a_value_ending_in_a_full_stop_ends_the_sentence_once():
+    from harness.catalogue import AnimeRecord
+    from harness.templates import FORMS, render_article, render_form
+    record = AnimeRecord(1, "Hoshi", studios=("Poji Inc.",), producers=("A.C.G.T.",), episodes=12)
+    _, answer = render_form(FORMS["en"]["studios"]["train"][0], record, "en")
+    assert answer == "Hoshi was animated by Poji Inc."
+    _, article = render_article("GI2", record, "en")
+    assert ".." not in article and "produced by A.C.G.T. It was animated by Poji Inc. It has 12 episodes." in article
