@@ -485,7 +485,12 @@ def cmd_eval(args) -> int:
     from harness.runs import update_manifest
 
     evalset = load_evalset(args.evalset)
+    if (Path(args.model) / "adapter_config.json").is_file() and not (Path(args.model) / "config.json").is_file():
+        raise ModelError(f"--model {args.model} is a PEFT adapter, not a model: pass it as --adapter, and the model "
+                         "it was trained on as --model.")
     source = resolve_model(args.model, args.cache_dir)
+    if source.kind == "local":  # the record names the folder wherever the run is read from
+        source = dataclasses.replace(source, path=str(Path(source.path).resolve()))
     name = check_name(args.name or model_label(source, args.adapter), "--name")
     if name == "majority":
         raise ModelError("--name majority: that name is the majority floor's, scored beside every model; pick another.")

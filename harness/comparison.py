@@ -13,7 +13,8 @@ answers changed kind between A and B (`matching.VERDICTS`), per split, largest f
     VerdictMove(split="verbatim", before="echo", after="correct", n=120)
 
 `score_run(RUN, evalset)` does a run's scoring stage: scores.json (base, merged, the majority floor) and
-comparison.json (merged against base).
+comparison.json (merged against base); `score_models` does the same for any models a run answered with
+(`harness eval`: the model against the majority floor).
 """
 
 from __future__ import annotations
@@ -185,3 +186,19 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
     storage.write_json(run_dir / "comparison.json", {
         "a": "base", "b": "merged", "rows": [r.to_dict() for r in rows],
         "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})
+
+
+def score_models(run_dir: Path, evalset: Evalset, models: list[str], *, baseline: str, candidate: str) -> dict:
+    """Score RUN/predictions/MODEL.jsonl for each model into scores.json (the shape `score_run` writes), and the
+    candidate against the baseline into comparison.json. Returns the score files by model."""
+    scored = {}
+    for model in models:
+        path = run_dir / "predictions" / f"{model}.jsonl"
+        scores = score_predictions(evalset, read_predictions(path), source=str(path))
+        scored[model] = score_file(evalset, scores, model=model, predictions_path=path)
+    storage.write_json(run_dir / "scores.json", {"baseline": baseline, "candidate": candidate, "models": scored})
+    rows = compare_scores({**scored[baseline], "source": baseline}, {**scored[candidate], "source": candidate})
+    storage.write_json(run_dir / "comparison.json", {
+        "a": baseline, "b": candidate, "rows": [r.to_dict() for r in rows],
+        "note": f"{candidate} against {baseline} on the same questions, greedy answers, one per question"})
+    return scored

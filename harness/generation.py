@@ -299,9 +299,9 @@ def check_adapter(folder: Path, source: ModelSource) -> dict:
         raise ModelError(f"--adapter {folder}: not a PEFT adapter folder, it lacks {' and '.join(missing)}; give "
                          f"the folder a PEFT `save_pretrained` wrote ({' and '.join(ADAPTER_FILES)}).")
     config = _adapter_config(folder)
-    expected = _expected_adapter_tensors(folder, config, source)
+    expected, model_tensors = _expected_adapter_tensors(folder, config, source)
     found = _adapter_tensor_shapes(folder)
-    _check_tensors_fit(folder, config, source, expected, found)
+    _check_tensors_fit(folder, config, source, expected, model_tensors, found)
     base = config.base_model_name_or_path
     matches = None
     if source.kind == "hub" and base and not Path(base).exists() and base.count("/") == 1:
@@ -336,8 +336,9 @@ def _adapter_config(folder: Path):
     return config
 
 
-def _expected_adapter_tensors(folder: Path, config, source: ModelSource) -> dict[str, tuple[int, ...]]:
-    """The adapter tensors PEFT makes for `config` on `source`'s architecture, by saved name, with their shapes."""
+def _expected_adapter_tensors(folder: Path, config, source: ModelSource) -> tuple[dict, dict]:
+    """The adapter tensors PEFT makes for `config` on `source`'s architecture, by saved name, with their shapes;
+    and every tensor of the model under the same naming (an adapter may also carry resized embeddings)."""
     import copy
 
     import torch
@@ -354,7 +355,8 @@ def _expected_adapter_tensors(folder: Path, config, source: ModelSource) -> dict
             warnings.simplefilter("ignore")  # PEFT notes that the recorded base name changes; checked apart
             skeleton = AutoModelForCausalLM.from_config(model_config)
             peft_model = get_peft_model(skeleton, copy.deepcopy(config))  # it rewrites the recorded base name
-            return {name: tuple(tensor.shape) for name, tensor in get_peft_model_state_dict(peft_model).items()}
+            adapter = {name: tuple(t.shape) for name, t in get_peft_model_state_dict(peft_model).items()}
+            return adapter, {name: tuple(t.shape) for name, t in peft_model.state_dict().items()}
     except (ValueError, KeyError, TypeError, RuntimeError, AttributeError) as err:
         raise ModelError(f"--adapter {folder} does not fit {source.spec} ({_architecture(model_config)}): {err}"
                          ) from err
@@ -371,12 +373,15 @@ def _adapter_tensor_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
         raise ModelError(f"--adapter {folder}: {path.name} is not a readable safetensors file ({err}).") from err
 
 
-def _check_tensors_fit(folder: Path, config, source: ModelSource, expected: dict, found: dict) -> None:
-    """Every tensor the adapter should hold is there with its shape, and nothing else: PEFT's own load would
-    skip a tensor it has no module for, and start a missing one from its initial value, silently."""
-    wrong_shape = [f"{name} {list(found[name])} (the model needs {list(shape)})"
-                   for name, shape in expected.items() if name in found and found[name] != shape]
-    unexpected = sorted(set(found) - set(expected))
+def _check_tensors_fit(folder: Path, config, source: ModelSource, expected: dict, model_tensors: dict,
+                       found: dict) -> None:
+    """Every tensor the adapter should hold is there with its shape, and nothing else but model weights of the
+    model's shapes (embeddings saved beside a resized vocabulary): PEFT's own load would skip a tensor it has no
+    module for, and start a missing one from its initial value, silently."""
+    shapes = {**model_tensors, **expected}
+    wrong_shape = [f"{name} {list(found[name])} (the model needs {list(shapes[name])})"
+                   for name in found if name in shapes and found[name] != shapes[name]]
+    unexpected = sorted(set(found) - set(shapes))
     missing = sorted(set(expected) - set(found))
     if wrong_shape or unexpected or missing:
         problems = [f"{len(names)} {what}, e.g. {names[0]}" for what, names in (
