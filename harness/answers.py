@@ -7,10 +7,14 @@ verdict class (`matching.VERDICTS`), for `harness report RUN --items`:
     AnswerRow(id="verbatim-12-episodes", split="verbatim", field="episodes", question="How many episodes ...?",
               gold="13", answers={"base": "It has 12 episodes.", "merged": "13 episodes."},
               verdicts={"base": "wrong_value", "merged": "correct"})
+
+`join_answers` is that join as a pure function; the HTML report (harness/html.py) builds its question browser
+with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness import storage
-from harness.evalsets import EVAL_FIELDS, SPLITS, load_evalset
+from harness.evalsets import EVAL_FIELDS, SPLITS, Evalset, QAItem, load_evalset
 from harness.matching import VERDICTS
 from harness.runs import RunError, read_manifest
 from harness.scoring import read_predictions
@@ -53,9 +57,9 @@ def gold_text(gold: object) -> str:
     return ", ".join(map(str, gold)) if isinstance(gold, list | tuple) else str(gold)
 
 
-def read_answers(run_dir: Path) -> list[AnswerRow]:
-    """Every question of the run's evalset with each model's answer and verdict; an error naming the file when
-    the evalset is not the one the run was scored on."""
+def run_evalset(run_dir: Path) -> Evalset:
+    """The evalset the run recorded (`config.evalset_dir`); an error naming the file when it is not recorded or
+    is not the one the run was scored on."""
     manifest = read_manifest(run_dir)
     evalset_dir = manifest.get("config", {}).get("evalset_dir")
     if not evalset_dir:
@@ -65,16 +69,30 @@ def read_answers(run_dir: Path) -> list[AnswerRow]:
     if evalset.manifest["sha256"] != manifest["evalset"]["sha256"]:
         raise RunError(f"{evalset_dir}: changed since {run_dir.name} was scored (sha256 "
                        f"{evalset.manifest['sha256'][:12]}, the run recorded {manifest['evalset']['sha256'][:12]}).")
-    models = storage.read_json(run_dir / "scores.json")["models"]
-    missing = [model for model in MODELS if model not in models]
+    return evalset
+
+
+def join_answers(items: Sequence[QAItem], outputs: dict[str, dict[str, str]],
+                 verdicts: dict[str, dict[str, str]]) -> list[AnswerRow]:
+    """One row per question, in evalset order: each model's output and verdict by question id (models are the
+    keys of `outputs`); a question a model did not answer gets "" for both."""
+    return [AnswerRow(id=item.id, split=item.split, field=item.field, question=item.question,
+                      gold=gold_text(item.gold), answers={m: by_id.get(item.id, "") for m, by_id in outputs.items()},
+                      verdicts={m: verdicts.get(m, {}).get(item.id, "") for m in outputs})
+            for item in items]
+
+
+def read_answers(run_dir: Path, models: Sequence[str] = MODELS) -> list[AnswerRow]:
+    """Every question of the run's evalset with each model's answer (RUN/predictions/MODEL.jsonl) and verdict
+    (RUN/scores.json)."""
+    evalset = run_evalset(run_dir)
+    scored = storage.read_json(run_dir / "scores.json")["models"]
+    missing = [model for model in models if model not in scored]
     if missing:
         raise RunError(f"{run_dir / 'scores.json'}: no scores for {missing}; rescore the run.")
-    outputs = {m: {p.id: p.output for p in read_predictions(run_dir / "predictions" / f"{m}.jsonl")} for m in MODELS}
-    verdicts = {m: {item["id"]: item.get("verdict", "") for item in models[m]["items"]} for m in MODELS}
-    return [AnswerRow(id=item.id, split=item.split, field=item.field, question=item.question,
-                      gold=gold_text(item.gold), answers={m: outputs[m].get(item.id, "") for m in MODELS},
-                      verdicts={m: verdicts[m].get(item.id, "") for m in MODELS})
-            for item in evalset.items]
+    outputs = {m: {p.id: p.output for p in read_predictions(run_dir / "predictions" / f"{m}.jsonl")} for m in models}
+    verdicts = {m: {item["id"]: item.get("verdict", "") for item in scored[m]["items"]} for m in models}
+    return join_answers(evalset.items, outputs, verdicts)
 
 
 def select_answers(rows: list[AnswerRow], *, split: str | None = None, field: str | None = None,

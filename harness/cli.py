@@ -48,6 +48,7 @@ from harness.evalsets import (
     write_evalset,
 )
 from harness.generation import default_batch_size, generate_for_run
+from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
 from harness.reports import bench_tables, comparison_table, moves_lines, print_report
@@ -120,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
                          help="exit 1 if any delta's upper 95%% bound is below -X; X is a fraction in (0, 1]: "
                               "0.02 means 2 points")
     compare.add_argument("--out", type=Path, help="write the rows and the verdict-class moves as JSON here")
+    compare.add_argument("--html", type=Path, metavar="OUT",
+                         help="write a self-contained HTML page here: the tables, the plot and every question")
     compare.set_defaults(command=cmd_compare)
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
@@ -360,6 +363,8 @@ def cmd_compare(args) -> int:
     if args.out:
         storage.write_json(args.out, {"a": a["source"], "b": b["source"], "rows": [r.to_dict() for r in rows],
                                       "verdict_moves": [m.to_dict() for m in moves]})
+    if args.html:
+        console.print(f"wrote {write_comparison_html(args.html, a, b, rows, moves, floor)}")
     if args.fail_on_drop is not None:
         dropped = regressions(rows, args.fail_on_drop)
         for row in dropped:

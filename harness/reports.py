@@ -338,6 +338,8 @@ def build_report(run_dir: str | Path) -> Group:
                          view.run_dir / "plots" / "accuracy.png", floor=view.floor,
                          title=f"run {m['run_id']} · evalset {m['evalset']['name']}")
     storage.atomic_write_text(view.run_dir / "report.md", report_markdown(view, plot.relative_to(view.run_dir)))
+    from harness.html import write_run_html  # here, not at the top: html.py builds on this module
+    write_run_html(view, plot.relative_to(view.run_dir))  # report.html: the same record, and every question
     return terminal_report(view, plot)
 
 

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from harness import storage
+from harness.answers import join_answers
 from harness.cli import main
+from harness.evalsets import QAItem
 
 
 def item_ids(out: str, prefix: str) -> list[str]:
@@ -50,3 +52,13 @@ def test_items_refuse_unknown_filters(scored_run, capsys, flag, value):
 def test_item_filters_need_items(scored_run, capsys):
     assert main(["report", str(scored_run), "--verdict", "echo"]) == 2
     assert "--verdict applies only with --items" in " ".join(capsys.readouterr().err.split())
+
+
+def test_join_answers_keeps_evalset_order_and_blanks_what_is_missing():
+    items = [QAItem(id=f"verbatim-{i}-type", anime_id=i, split="verbatim", field="type", question="Type?",
+                    gold=gold) for i, gold in ((2, "TV"), (1, ["Action", "Drama"]))]
+    rows = join_answers(items, {"base": {"verbatim-1-type": "a film"}, "merged": {"verbatim-2-type": "TV"}},
+                        {"merged": {"verbatim-2-type": "correct"}})
+    assert [(r.id, r.gold, r.answers, r.verdicts) for r in rows] == [
+        ("verbatim-2-type", "TV", {"base": "", "merged": "TV"}, {"base": "", "merged": "correct"}),
+        ("verbatim-1-type", "Action, Drama", {"base": "a film", "merged": ""}, {"base": "", "merged": ""})]
