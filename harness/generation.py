@@ -31,11 +31,10 @@ import time
 import warnings
 from pathlib import Path
 
-from rich.progress import Progress
-
 from harness import storage
 from harness.evalsets import Evalset, QAItem
 from harness.models import ModelError, ModelSource, device_name, load_model, load_tokenizer, stop_token_ids
+from harness.progress import progress
 from harness.runs import RunError
 from harness.scoring import Prediction
 from harness.storage import RecordError
@@ -64,8 +63,7 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
     prompt_tokens = _round_up(max(lengths.values()), 32) if cache == "static" and lengths else None
     partial = open_partial(partial_path, settings) if partial_path is not None else None
     try:
-        with Progress(transient=True) as progress:
-            task = progress.add_task(label, total=len(items), completed=len(done))
+        with progress(label, len(items), done=len(done)) as counter:
             start = 0
             while start < len(todo):
                 batch = todo[start:start + batch_size]
@@ -90,7 +88,7 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
                 if on_batch is not None:
                     on_batch(len(batch), new_tokens, time.perf_counter() - started)
                 start += len(batch)
-                progress.update(task, advance=len(batch))
+                counter.advance(len(batch))
     finally:
         if partial is not None:
             partial.close()

@@ -27,6 +27,7 @@ from harness.errors import HarnessError
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
+from harness.progress import progress
 
 MERGE_BASES = ("nf4-dequantised", "bf16")
 
@@ -89,20 +90,29 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
         return generate_answers(model, tokenizer, sample, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                 label=label)
 
-    merged, delta = _merged(source, adapter, onto, device)
-    merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
-    tokenizer.save_pretrained(str(run_dir / "merged"))
-    merged_answers = answers(merged, f"merge check: merged onto {onto}")
-    del merged
-    alternatives = {}
-    if compare:
-        for other in (o for o in MERGE_BASES if o != onto):
+    others = [o for o in MERGE_BASES if o != onto] if compare else []
+    # Loading, dequantising and saving take minutes on a CPU: the steps are counted, in plain lines even on a
+    # terminal (the answering inside has its own bar), so a log is never silent.
+    with progress(f"merge: folding the adapter into {onto}", 3 + len(others), unit=None, bar=False) as steps:
+        merged, delta = _merged(source, adapter, onto, device)
+        steps.relabel("merge: saving merged/")
+        steps.advance(1)
+        merged.save_pretrained(str(run_dir / "merged"), safe_serialization=True)
+        tokenizer.save_pretrained(str(run_dir / "merged"))
+        steps.relabel("merge: checking the merged model against the adapter")
+        steps.advance(1)
+        merged_answers = answers(merged, f"merge check: merged onto {onto}")
+        del merged
+        alternatives = {}
+        for other in others:
             model, _ = _merged(source, adapter, other, device)
             alternatives[other] = answers(model, f"merge check: merged onto {other}")
             del model
-    from peft import PeftModel
-    quantized = PeftModel.from_pretrained(load_model(source, quantize=True, device=device), str(adapter))
-    adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
+            steps.advance(1)
+        from peft import PeftModel
+        quantized = PeftModel.from_pretrained(load_model(source, quantize=True, device=device), str(adapter))
+        adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
+        steps.advance(1)
     summary = {"onto": onto, "lora_delta_norm": round(delta, 4), **agreement(adapter_answers, merged_answers),
                "alternatives": {other: {k: v for k, v in agreement(adapter_answers, got).items()
                                         if k != "disagreements"} for other, got in alternatives.items()}}

@@ -20,10 +20,9 @@ import multiprocessing
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from rich.progress import track
 
 from harness import storage
 from harness.errors import HarnessError
@@ -42,6 +41,7 @@ from harness.matching import (
     stated_fields,
     verdict,
 )
+from harness.progress import progress
 from harness.statistics import wilson_interval
 from harness.templates import template_words
 
@@ -157,20 +157,34 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
     context = scoring_context(evalset.lexicon)
     jobs = [(item, outputs[item.id]) for item in evalset.items]
     workers = scoring_workers(len(jobs)) if workers is None else workers
-    if workers == 1:
-        return score_items(track(jobs, description="scoring", transient=True, disable=len(jobs) < 5000), context)
-    # Matching is pure Python and independent per question: large evalsets (the Kaggle table's 370k
-    # questions) are scored in processes. Spawned, not forked: the parent may hold a CUDA context.
-    chunks = [jobs[start:start + PARALLEL_CHUNK] for start in range(0, len(jobs), PARALLEL_CHUNK)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_set_worker_context, initargs=(context,)) as pool:
-        done = track(pool.map(_score_in_worker, chunks), total=len(chunks), transient=True,
-                     description=f"scoring ({workers} processes)")
-        return [score for chunk in done for score in chunk]
+    size = PARALLEL_CHUNK if workers > 1 else PROGRESS_CHUNK
+    chunks = [jobs[start:start + size] for start in range(0, len(jobs), size)]
+    scores: list[ItemScore] = []
+    with ExitStack() as stack:
+        counter = None
+        if len(jobs) >= PROGRESS_FROM:
+            label = f"scoring {source}" + (f" ({workers} processes)" if workers > 1 else "")
+            counter = stack.enter_context(progress(label, len(jobs), unit="answers"))
+        if workers == 1:
+            done = (score_items(chunk, context) for chunk in chunks)
+        else:
+            # Matching is pure Python and independent per question: large evalsets (the Kaggle table's 370k
+            # questions) are scored in processes. Spawned, not forked: the parent may hold a CUDA context.
+            pool = stack.enter_context(ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_worker_context,
+                initargs=(context,)))
+            done = pool.map(_score_in_worker, chunks)
+        for chunk in done:
+            scores += chunk
+            if counter is not None:
+                counter.advance(len(chunk))
+    return scores
 
 
 PARALLEL_FROM = 20_000  # questions; below this, starting processes costs more than it saves
 PARALLEL_CHUNK = 5_000
+PROGRESS_FROM = 5_000  # questions; smaller evalsets score in seconds, without a progress report
+PROGRESS_CHUNK = 1_000  # questions scored between two progress counts in one process
 
 
 def scoring_workers(questions: int) -> int:
