@@ -15,12 +15,50 @@ Random-weight architectures serve speed and memory measurements only (`harness b
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+
+# Messages of the libraries underneath that are known to be harmless, silenced where they are raised, each
+# narrowly (its logger or category, and the start of its text) and for its reason:
+KNOWN_HARMLESS_LOGS = {
+    # bitsandbytes, imported on a CPU with AVX512-bf16, looks for an optional faster 4-bit matmul in the
+    # `kernels` package (a hub download) and warns when it is not installed; its built-in kernel then computes
+    # the same product.
+    "bitsandbytes.backends.cpu.ops": "Failed to load CPU gemm_4bit_forward from kernels-community",
+}
+KNOWN_HARMLESS_WARNINGS = (
+    # peft reads transformers' deprecated `is_gradient_checkpointing` each time it wraps a model; no code of ours
+    # uses the name, and it works until transformers 6.
+    (FutureWarning, "`is_gradient_checkpointing` is deprecated"),
+)
+
+
+def silence_known_harmless() -> None:
+    for name, start in KNOWN_HARMLESS_LOGS.items():
+        logger = logging.getLogger(name)
+        if not any(getattr(f, "harmless_start", None) == start for f in logger.filters):
+            logger.addFilter(_DropMessage(start))
+    for category, start in KNOWN_HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(start), category=category)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.harmless_start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.harmless_start)
+
+
+silence_known_harmless()  # before bitsandbytes or peft is first imported: both come in through this module
 
 EMBEDDED = "gemma-3-270m"
 CACHE_ENV = "HARNESS_CACHE_DIR"

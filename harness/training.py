@@ -29,6 +29,7 @@ from pathlib import Path
 from harness import storage
 from harness.config import TrainConfig
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
+from harness.progress import duration, is_terminal, write_stderr
 from harness.runs import RunError
 
 
@@ -65,18 +66,22 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
     from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
     checkpoint = _last_complete_checkpoint(run_dir) if resume else None  # before loading anything: fail fast
     set_seed(config.seed)
     device = device_name()
+    bar = is_terminal()
     tokenizer = load_tokenizer(source)
 
     # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute (bf16 alone if the config says).
     model = load_model(source, quantize=config.load_in_4bit, device=device)
-    # 2. Norms and embeddings to fp32, input gradients on, activation checkpointing if the profile asks.
+    # 2. Norms and embeddings to fp32. Activation checkpointing, if the profile asks, is the trainer's
+    #    (`activation_checkpointing` below; TRL turns input gradients on for it): peft's own switch calls the name
+    #    transformers deprecated (`gradient_checkpointing_enable`), for the same effect.
     if config.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     # 3. LoRA on every linear layer; peft's "all-linear" leaves the output layer (lm_head) out.
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules="all-linear", bias="none", task_type="CAUSAL_LM")
@@ -95,7 +100,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
         max_steps=config.max_steps if config.max_steps > 0 else -1,
         num_train_epochs=config.epochs,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5's name; the old one warns
         completion_only_loss=config.answer_only_loss,
         packing=config.packing,
         packing_strategy="bfd",
@@ -119,10 +124,15 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         torch_compile=config.torch_compile,
         pad_to_multiple_of=8 if config.torch_compile and not config.packing else None,  # fewer shapes to compile
         use_liger_kernel=config.liger_kernels,
+        disable_tqdm=not bar,  # a bar in a piped log is a wall of carriage returns
     )
     meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora, callbacks=[_callback(meter)])
+    # The trainer prints each log as a dict of strings; one line per logging interval instead (StepLog).
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(step_log(bar))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -219,6 +229,65 @@ def _callback(meter: ThroughputMeter):
                 control.should_training_stop = True
 
     return Meter()
+
+
+def learning_rate_text(lr: float) -> str:
+    """9.8e-4, 2e-4, 0."""
+    if not lr:
+        return "0"
+    mantissa, exponent = f"{lr:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def log_line(logs: dict, *, step: int, max_steps: int, tokens_per_second: float | None, elapsed_s: float) -> str:
+    """A trainer log as one line: "step 40/540  loss 0.412  lr 9.8e-4  4,316 tok/s  1m12s"; the final log
+    (it holds `train_loss`): "trained 540 steps in 12m03s: mean loss 0.532, 4,316 tok/s"."""
+    rate = f"{tokens_per_second:,.0f} tok/s" if tokens_per_second else None
+    if "train_loss" in logs:
+        parts = [f"mean loss {logs['train_loss']:.3f}", rate]
+        return f"trained {step} steps in {duration(elapsed_s)}: " + ", ".join(p for p in parts if p)
+    parts = [f"step {step}/{max_steps}"]
+    if "loss" in logs:
+        parts.append(f"loss {logs['loss']:.3f}")
+    if "learning_rate" in logs:
+        parts.append(f"lr {learning_rate_text(logs['learning_rate'])}")
+    parts += [rate, duration(elapsed_s)]
+    return "  ".join(p for p in parts if p)
+
+
+def step_log(bar: bool, write=write_stderr):
+    """A callback that writes `log_line` for every trainer log: through transformers' tqdm bar where `bar` (so
+    the bar is not torn), else as a plain line. Tokens/s is over the interval since the previous log."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class StepLog(ProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+            self.begin = self.mark = (self.started, int(state.num_input_tokens_seen))
+            if bar:
+                super().on_train_begin(args, state, control, **kwargs)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if bar:
+                super().on_step_end(args, state, control, **kwargs)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if bar:
+                super().on_train_end(args, state, control, **kwargs)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            now, tokens = time.perf_counter(), int(state.num_input_tokens_seen)
+            final = "train_loss" in logs
+            since_time, since_tokens = self.begin if final else self.mark
+            rate = (tokens - since_tokens) / (now - since_time) if now > since_time else None
+            self.mark = (now, tokens)
+            line = log_line(logs, step=state.global_step, max_steps=state.max_steps, tokens_per_second=rate,
+                            elapsed_s=now - self.started)
+            (self.training_bar.write if self.training_bar is not None else write)(line)
+
+    return StepLog()
 
 
 def _dataset_tokens(trainer, records: int) -> tuple[float | None, float]:

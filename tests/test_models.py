@@ -82,3 +82,27 @@ def test_corrupt_weights_are_a_model_error(tiny_source, tmp_path):
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ModelError, match="corrupt"):
         load_model(ModelSource("broken", str(broken), "local"), quantize=False, device="cpu")
+
+
+def test_known_harmless_library_messages_are_silenced_narrowly(caplog):
+    """bitsandbytes' missing optional `kernels` package and peft's use of a deprecated transformers name are not
+    the user's to fix; any other message of the same logger or category still shows."""
+    import logging
+    import warnings
+
+    from harness.models import silence_known_harmless
+
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you "
+                       "already `pip install kernels`", ModuleNotFoundError("No module named 'kernels'"))
+        logger.warning("Failed to load something else")
+    assert [r.getMessage() for r in caplog.records] == ["Failed to load something else"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_known_harmless()
+        silence_known_harmless()  # twice adds nothing twice
+        warnings.warn("`is_gradient_checkpointing` is deprecated, use ...", FutureWarning, stacklevel=1)
+        warnings.warn("`other` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["`other` is deprecated and will be removed in v6."]
+    assert len(logger.filters) == 1

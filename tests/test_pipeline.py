@@ -258,3 +258,35 @@ def test_resume_without_a_complete_checkpoint_names_the_run_and_what_to_do(tmp_p
     message = str(raised.value)
     assert str(tmp_path) in message and "harness train --evalset" in message
     assert ("checkpoint-12" in message) == bool(present)
+
+
+@pytest.mark.parametrize(("logs", "line"), [
+    ({"loss": 0.41234, "learning_rate": 0.00098, "grad_norm": 1.2, "epoch": 0.5, "num_tokens": 1e5},
+     "step 40/540  loss 0.412  lr 9.8e-4  4,316 tok/s  1m12s"),
+    ({"loss": 2.0, "learning_rate": 0.0}, "step 40/540  loss 2.000  lr 0  4,316 tok/s  1m12s"),
+    ({"train_loss": 0.5321, "train_runtime": 72.0}, "trained 40 steps in 1m12s: mean loss 0.532, 4,316 tok/s"),
+])
+def test_a_training_log_is_one_line(logs, line):
+    from harness.training import log_line
+    assert log_line(logs, step=40, max_steps=540, tokens_per_second=4316.2, elapsed_s=72) == line
+
+
+def test_off_a_terminal_training_writes_one_line_per_log_and_no_bar(monkeypatch):
+    """The trainer's own callbacks print each log as a dict of strings under a tqdm bar; ours writes a line."""
+    from types import SimpleNamespace
+
+    import harness.training as training
+    written, clock = [], iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    state = SimpleNamespace(is_world_process_zero=True, num_input_tokens_seen=0, global_step=0, max_steps=8)
+    callback = training.step_log(bar=False, write=written.append)
+    callback.on_train_begin(None, state, None)
+    state.global_step, state.num_input_tokens_seen = 4, 1000
+    callback.on_step_end(None, state, None)
+    callback.on_log(None, state, None, logs={"loss": 1.5, "learning_rate": 2e-4})
+    state.global_step, state.num_input_tokens_seen = 8, 3000
+    callback.on_log(None, state, None, logs={"train_loss": 1.2})
+    callback.on_train_end(None, state, None)
+    assert written == ["step 4/8  loss 1.500  lr 2e-4  100 tok/s  10s",
+                       "trained 8 steps in 20s: mean loss 1.200, 150 tok/s"]
+    assert callback.training_bar is None
