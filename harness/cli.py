@@ -21,7 +21,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from harness import storage
 from harness.answers import answers_view
@@ -34,6 +36,7 @@ from harness.comparison import (
     load_scores,
     regressions,
     score_run,
+    split_spec,
     verdict_moves,
 )
 from harness.config import ConfigError, RunConfig, TrainConfig, load_profile
@@ -51,7 +54,7 @@ from harness.generation import default_batch_size, generate_for_run
 from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
-from harness.reports import bench_tables, comparison_table, moves_lines, print_report
+from harness.reports import at_natural_width, bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import (
     TRAINING_STAGES,
     RunError,
@@ -112,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("--predictions", type=Path, help='JSONL of {"id", "output"} (without RUN)')
     score.add_argument("--model", help="name recorded in the score file (default: the file's stem)")
     score.add_argument("--out", type=Path, help="scores.json to write (default: beside the predictions)")
+    score.add_argument("--subset", action="store_true",
+                       help="score only the questions the predictions answer (recorded in the score file as "
+                            "\"subset\": {\"answered\": n, \"of\": N}); without it, a missing answer is an error")
     score.set_defaults(command=cmd_score)
 
     compare = sub.add_parser("compare", help="paired comparison of two score sets on one evalset")
@@ -121,16 +127,25 @@ def parser() -> argparse.ArgumentParser:
                          help="exit 1 if any delta's upper 95%% bound is below -X; X is a fraction in (0, 1]: "
                               "0.02 means 2 points")
     compare.add_argument("--out", type=Path, help="write the rows and the verdict-class moves as JSON here")
+    compare.add_argument("--wide", action="store_true",
+                     help="the full table: intervals to a tenth of a point, McNemar p, learned, forgotten "
+                          "(about 110 columns; the default fits 80)")
     compare.add_argument("--html", type=Path, metavar="OUT",
                          help="write a self-contained HTML page here: the tables, the plot and every question")
     compare.set_defaults(command=cmd_compare)
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
-    add_data_options(run)
+    add_data_options(run, rows_help=f"anime to use (default {DEFAULT_GPU_ROWS} with CUDA, {DEFAULT_CPU_ROWS} on CPU, "
+                                    "where training runs at ~45 tokens/s; a CSV: its first N)",
+                     seed_help="seeds the evalset and the training alike (a --set seed=N wins for training)")
     add_model_options(run)
     add_generation_options(run)
     add_merge_options(run)
-    run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"), help="where the evalset is written")
+    run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"),
+                     help="where the evalset folder is written (default evalsets/)")
+    run.add_argument("--wide", action="store_true",
+                     help="the full table: intervals to a tenth of a point, McNemar p, learned, forgotten "
+                          "(about 110 columns; the default fits 80)")
     run.add_argument("--force", action="store_true",
                      help="replace an evalset of the same name whose contents differ")
     run.set_defaults(command=cmd_run)
@@ -143,20 +158,21 @@ def parser() -> argparse.ArgumentParser:
     train.set_defaults(command=cmd_train)
 
     merge = sub.add_parser("merge", help="merge a run's adapter into the bf16 base; check agreement")
-    merge.add_argument("run", type=Path)
+    merge.add_argument("run", type=Path, help="a run directory, runs/RUN_ID (`harness runs list` shows them)")
     add_generation_options(merge)
     add_merge_options(merge)
     merge.set_defaults(command=cmd_merge)
 
     generate = sub.add_parser("generate", help="answer a run's evalset with the base or merged model")
-    generate.add_argument("run", type=Path)
-    generate.add_argument("--model", choices=("base", "merged"), required=True)
+    generate.add_argument("run", type=Path, help="a run directory, runs/RUN_ID (`harness runs list` shows them)")
+    generate.add_argument("--model", choices=("base", "merged"), required=True,
+                          help="which answers: the base model's or the run's merged model's")
     add_generation_options(generate)
     generate.set_defaults(command=cmd_generate)
 
     evaluate = sub.add_parser("eval", help="score a model trained elsewhere (a base model, or one with a PEFT "
                                            "adapter) on an evalset: no training, no merge stage")
-    evaluate.add_argument("--evalset", type=Path, required=True)
+    evaluate.add_argument("--evalset", type=Path, required=True, help="the evalset folder to answer")
     evaluate.add_argument("--model", required=True,
                           help=f"'{EMBEDDED}' (embedded), a Hugging Face id, or a checkpoint folder")
     evaluate.add_argument("--adapter", type=Path, help="a PEFT adapter folder (adapter_config.json and "
@@ -164,13 +180,13 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--name", help="the model's name in the run (default: the model's and adapter's folder "
                                          "names)")
     evaluate.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
-    evaluate.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    evaluate.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
     add_generation_options(evaluate)
     evaluate.set_defaults(command=cmd_eval)
 
     runs = sub.add_parser("runs", help="list run records").add_subparsers(required=True, metavar="ACTION")
     listing = runs.add_parser("list", help="runs with status and headline accuracy")
-    listing.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    listing.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where to look (default runs/)")
     listing.set_defaults(command=cmd_runs_list)
 
     bench = sub.add_parser("bench", help="the article recipe against the fast one on this device: speed, memory, "
@@ -185,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale-set", action="append", default=[], metavar="KEY=VALUE",
                        help="override of the fast profile for the Kaggle-sized job, instead of the size's (repeatable)")
     bench.add_argument("--cache-dir", type=Path, help=f"where models are converted (env {CACHE_ENV})")
-    bench.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
     bench.set_defaults(command=cmd_bench)
 
     audit = sub.add_parser("audit", help="the matchers' verdicts against hand labels: agreement per field, every "
@@ -199,7 +215,10 @@ def parser() -> argparse.ArgumentParser:
     audit.set_defaults(command=cmd_audit)
 
     report = sub.add_parser("report", help="print a run's tables; write report.md and plots")
-    report.add_argument("run", type=Path)
+    report.add_argument("run", type=Path, help="a run directory, runs/RUN_ID (`harness runs list` shows them)")
+    report.add_argument("--wide", action="store_true",
+                     help="the full table: intervals to a tenth of a point, McNemar p, learned, forgotten "
+                          "(about 110 columns; the default fits 80)")
     report.add_argument("--items", action="store_true",
                         help="show questions one by one instead: question, gold, base and merged answers and verdicts")
     report.add_argument("--split", help="with --items: only this split")
@@ -224,11 +243,18 @@ def drop_fraction(text: str) -> float:
     return value
 
 
-def add_data_options(p: argparse.ArgumentParser) -> None:
+RUNS_DIR_HELP = "where run records are written (default runs/)"
+
+
+def add_data_options(p: argparse.ArgumentParser, *,
+                     rows_help: str = f"anime to use (synthetic default {DEFAULT_SYNTHETIC_ROWS}; a CSV: its first N)",
+                     seed_help: str = "seeds the synthetic catalogue and which wording each question takes (default 0)",
+                     ) -> None:
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a Kaggle-schema CSV path")
-    p.add_argument("--rows", type=int, help=f"rows to use (synthetic default {DEFAULT_SYNTHETIC_ROWS}; CSV: first N)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--locale", choices=LOCALES, default="en")
+    p.add_argument("--rows", type=int, help=rows_help)
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--locale", choices=LOCALES, default="en",
+                   help="the questions' and answers' language: en (default) or ko")
     p.add_argument("--unseen-fraction", type=float, default=0.2, help="share of anime held out of training")
     p.add_argument("--name", help="evalset name (default from data, rows, seed, locale)")
 
@@ -238,7 +264,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="training profile: 'fast' (default), 'article', or a .toml file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
     p.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
-    p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
 
 
 DEFAULT_MAX_NEW_TOKENS = 48
@@ -300,7 +326,7 @@ def cmd_evalset_build(args) -> int:
     evalset, name = make_evalset(args)
     out = write_evalset(evalset, args.out or Path("evalsets") / name, force=args.force)
     console.print(evalset_table(load_evalset(out)))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", soft_wrap=True)  # paths whole, never wrapped mid-path
     return 0
 
 
@@ -321,9 +347,9 @@ def evalset_table(evalset: Evalset) -> Table:
 
 def cmd_score(args) -> int:
     if args.run is not None:
-        if args.evalset or args.predictions or args.out or args.model:
+        if args.evalset or args.predictions or args.out or args.model or args.subset:
             raise ScoringError("harness score RUN scores the run's own answers against its recorded evalset; "
-                               "--evalset, --predictions, --model and --out are for a predictions file.")
+                               "--evalset, --predictions, --model, --out and --subset are for a predictions file.")
         with continue_run(args.run, "score") as run_dir:
             evalset, _ = run_inputs(run_dir)
             score_run(run_dir, evalset)
@@ -333,12 +359,14 @@ def cmd_score(args) -> int:
         raise ScoringError("harness score needs RUN, or both --evalset DIR and --predictions FILE.")
     evalset = load_evalset(args.evalset)
     predictions = read_predictions(args.predictions)
-    scores = score_predictions(evalset, predictions, source=str(args.predictions))
+    scores = score_predictions(evalset, predictions, source=str(args.predictions), subset=args.subset)
     model = args.model or args.predictions.stem
     data = score_file(evalset, scores, model=model, predictions_path=args.predictions)
     out = args.out or args.predictions.with_suffix(".scores.json")
     storage.write_json(out, data)
-    table = Table(title=f"{model} on {evalset.manifest['name']}")
+    subset = data.get("subset")
+    of = f" ({subset['answered']:,} of its {subset['of']:,} questions)" if subset else ""
+    table = Table(title=f"{model} on {evalset.manifest['name']}{of}")
     for column in ("split", "field", "n", "hits", "accuracy % [95% CI]"):
         table.add_column(column, justify="left" if column in ("split", "field") else "right")
     for split, fields in data["summary"].items():
@@ -347,24 +375,28 @@ def cmd_score(args) -> int:
                           f"{100 * s['accuracy']:.1f} [{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]",
                           style="bold" if fld == "all" else None)
     console.print(table)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", soft_wrap=True)  # paths whole, never wrapped mid-path
     return 0
 
 
 def cmd_compare(args) -> int:
-    a = load_scores(args.a if args.b else f"{args.a}:{_baseline_of(args.a)}")
-    b = load_scores(args.b or args.a)
+    b = load_scores(args.b or args.a)  # first: a model the run lacks is named beside those it has
+    a = load_scores(args.a if args.b else _baseline_of(args.a))
     rows = compare_scores(a, b)
     moves = verdict_moves(a, b)
     floor = floor_summary(args.a, args.b or args.a, sha256=a["evalset"]["sha256"])
-    console.print(comparison_table(rows, a["summary"], b["summary"], a["model"], b["model"], floor=floor))
-    for line in moves_lines(moves, a["model"], b["model"]):
+    name_a, name_b = compare_names(a, b)
+    if (name_a, name_b) == ("baseline", "candidate"):  # named whole, each on its own line: paths are never cut
+        console.print(f"baseline:  {a['source']}\ncandidate: {b['source']}", soft_wrap=True, highlight=False)
+    table = comparison_table(rows, a["summary"], b["summary"], name_a, name_b, floor=floor, wide=args.wide)
+    console.print(at_natural_width(table, console) if args.wide else table, crop=False)
+    for line in moves_lines(moves, name_a, name_b):
         console.print(line, highlight=False)
     if args.out:
         storage.write_json(args.out, {"a": a["source"], "b": b["source"], "rows": [r.to_dict() for r in rows],
                                       "verdict_moves": [m.to_dict() for m in moves]})
     if args.html:
-        console.print(f"wrote {write_comparison_html(args.html, a, b, rows, moves, floor)}")
+        console.print(f"wrote {write_comparison_html(args.html, a, b, rows, moves, floor)}", soft_wrap=True)
     if args.fail_on_drop is not None:
         dropped = regressions(rows, args.fail_on_drop)
         for row in dropped:
@@ -376,11 +408,20 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def _baseline_of(run: str) -> str:
-    scores_path = Path(run) / "scores.json"
+def _baseline_of(spec: str) -> str:
+    """With one argument, RUN or RUN:MODEL is the candidate and the run's baseline model the baseline."""
+    run, _ = split_spec(spec)
+    scores_path = run / "scores.json"
     if not scores_path.is_file():
-        raise ComparisonError(f"{run}: with one argument, give a run directory (it has no scores.json).")
-    return storage.read_json(scores_path)["baseline"]
+        raise ComparisonError(f"{spec}: with one argument, give a run directory that has a scores.json (RUN, or "
+                              "RUN:MODEL to compare MODEL with the run's baseline).")
+    return f"{run}:{storage.read_json(scores_path)['baseline']}"
+
+
+def compare_names(a: dict, b: dict) -> tuple[str, str]:
+    """What to call two score sets in a comparison: their models ("base", "merged"), or, where both are one model
+    (the CI gate: BASELINE:merged against NEW:merged), "baseline" and "candidate"."""
+    return (a["model"], b["model"]) if a["model"] != b["model"] else ("baseline", "candidate")
 
 
 def cmd_run(args) -> int:
@@ -414,8 +455,8 @@ def cmd_run(args) -> int:
             score_run(run_dir, evalset)
     # Reported once the record is finished, so report.md shows the final status and every stage's time.
     with timed(run_dir, "report"):
-        print_report(run_dir, console)
-    console.print(f"run record: {run_dir}")
+        print_report(run_dir, console, wide=args.wide)
+    console.print(f"run record: {run_dir}", soft_wrap=True)
     return 0
 
 
@@ -449,7 +490,7 @@ def cmd_train(args) -> int:
                 summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
     console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
                   f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
-    console.print(f"run record: {run_dir}")
+    console.print(f"run record: {run_dir}", soft_wrap=True)
     return 0
 
 
@@ -461,7 +502,7 @@ def cmd_merge(args) -> int:
                                 batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
                                 onto=args.merge_onto, compare=args.compare_merges)
     console.print(f"merged onto {summary['onto']} into {run_dir / 'merged'}; adapter and merged model agree on "
-                  f"{100 * summary['agreement']:.1f}% of {summary['sample']} sampled answers")
+                  f"{100 * summary['agreement']:.1f}% of {summary['sample']} sampled answers", soft_wrap=True)
     for other, alt in summary["alternatives"].items():
         console.print(f"  merged onto {other} instead: {100 * alt['agreement']:.1f}% agreement")
     return 0
@@ -474,7 +515,7 @@ def cmd_generate(args) -> int:
                                        DEFAULT_MAX_NEW_TOKENS)
         path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
                                 max_new_tokens=max_new_tokens)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", soft_wrap=True)
     return 0
 
 
@@ -583,17 +624,20 @@ def check_sample(evalset: Evalset) -> list:
 
 
 def cmd_runs_list(args) -> int:
-    table = Table(title=f"runs in {args.runs_dir}")
-    for column in ("run", "status", "evalset", "verbatim accuracy", "total s"):
-        table.add_column(column)
-    for row in list_runs(args.runs_dir):
+    """Each run's id on a line of its own, whole (what `harness report runs/RUN_ID` takes), and below it, indented:
+    status, evalset, verbatim accuracy per model, total time."""
+    runs = list_runs(args.runs_dir)
+    console.print(f"{len(runs)} run(s) in {args.runs_dir}", soft_wrap=True)
+    for row in runs:
         colour = {"complete": "green", "failed": "red"}.get(row["status"], "yellow")
         if row.get("left") and row["status"] != "running":
             row["status"] = f"{row['status']} (next: {row['left'][0]})"
         headline = ", ".join(f"{m} {100 * acc:.1f}%" for m, acc in row["headline"].items() if acc is not None)
-        table.add_row(row["run"], f"[{colour}]{row['status']}[/]", row["evalset"], headline or "–",
-                      f"{row['total_s']:.1f}" if row["total_s"] is not None else "–")
-    console.print(table)
+        details = Text.assemble((row["status"], colour), f" · evalset {row['evalset']} · verbatim "
+                                f"{headline or '–'} · ",
+                                f"{row['total_s']:,.1f} s" if row["total_s"] is not None else "– s")
+        console.print(row["run"], soft_wrap=True, markup=False)
+        console.print(Padding(details, (0, 0, 0, 4), expand=False))
     return 0
 
 
@@ -614,7 +658,7 @@ def cmd_bench(args) -> int:
                            earlier=storage.read_json(args.earlier) if args.earlier else None,
                            scale_overrides=tuple(args.scale_set))
     console.print(bench_tables(result))
-    console.print(f"bench record: {run_dir / 'bench.json'}")
+    console.print(f"bench record: {run_dir / 'bench.json'}", soft_wrap=True)
     return 0
 
 
@@ -667,7 +711,7 @@ def cmd_report(args) -> int:
     given = [flag for flag in ("split", "field", "verdict", "model", "limit") if getattr(args, flag) is not None]
     if given:
         raise RunError(f"--{given[0]} applies only with --items (harness report {args.run} --items --{given[0]} ...).")
-    print_report(args.run, console)
+    print_report(args.run, console, wide=args.wide)
     return 0
 
 

@@ -72,7 +72,7 @@ class VerdictMove:
         return asdict(self)
 
 
-def _split_spec(spec: str | Path) -> tuple[Path, str]:
+def split_spec(spec: str | Path) -> tuple[Path, str]:
     """`runs/x:base` -> (runs/x, "base"); a path without `:MODEL` (or one that exists as written) -> (path, "")."""
     text = str(spec)
     path, _, model = text.rpartition(":") if ":" in text and not Path(text).exists() else (text, "", "")
@@ -81,7 +81,7 @@ def _split_spec(spec: str | Path) -> tuple[Path, str]:
 
 def load_scores(spec: str | Path) -> dict:
     """`scores.json`, `run_dir` (its candidate model) or either with `:MODEL` (e.g. `runs/x:base`)."""
-    path, model = _split_spec(spec)
+    path, model = split_spec(spec)
     if path.is_dir():
         path = path / "scores.json"
     if not path.is_file():
@@ -104,7 +104,7 @@ def floor_summary(*specs: str | Path, sha256: str) -> dict | None:
     on the evalset with this sha256; None when none does (two plain score files)."""
     for spec in specs:
         try:
-            floor = load_scores(f"{_split_spec(spec)[0]}:majority")
+            floor = load_scores(f"{split_spec(spec)[0]}:majority")
         except ComparisonError:
             continue
         if floor["evalset"]["sha256"] == sha256:

@@ -13,12 +13,15 @@ how answers moved between classes from baseline to candidate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console, Group
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from harness import storage
 from harness.comparison import ComparisonRow, VerdictMove, verdict_moves
@@ -60,13 +63,21 @@ HEADERS = ("split", "field", "n", "floor %", "{a} % [95% CI]", "{b} % [95% CI]",
            "learned", "forgotten")
 
 
+def interval_points(low: float, high: float) -> str:
+    """A delta's interval in whole points, rounded outward so it holds the exact one: "[+76, +83]"."""
+    return f"[{math.floor(round(100 * low, 6)):+d}, {math.ceil(round(100 * high, 6)):+d}]"
+
+
 def comparison_table(rows: list[ComparisonRow], summary_a: dict, summary_b: dict, a: str, b: str,
-                     title: str = "", floor: dict | None = None) -> Table:
-    """The terminal view: accuracies without their intervals (report.md has them), the delta with its own, and
-    the floor's accuracy where a `floor` summary is given."""
-    table = Table(title=title or f"{b} vs {a}", pad_edge=False)
-    headers = ("split", "field", "n", *(("floor %",) if floor else ()), f"{a} %", f"{b} %", "delta pts [95% CI]",
-               "McNemar p", "learned", "forgotten")
+                     title: str = "", floor: dict | None = None, wide: bool = False) -> Table:
+    """The terminal view, 80 columns wide: accuracies without their intervals (report.md has them), the floor's
+    accuracy where a `floor` summary is given, and the delta with its interval in whole points. `wide` adds the
+    interval to a tenth of a point, the McNemar p and the counts learned and forgotten (about 110 columns)."""
+    table = Table(title=title or f"{b} vs {a}", pad_edge=False, collapse_padding=not wide,
+                  caption=None if wide else "accuracy %; delta in points, paired 95% interval rounded outward "
+                                            "(--wide: to a tenth, with McNemar p, learned, forgotten)")
+    headers = ("split", "field", "n", *(("floor %",) if floor else ()), f"{a} %", f"{b} %",
+               *(("delta pts [95% CI]", "McNemar p", "learned", "forgotten") if wide else ("delta [95% CI]",)))
     for header in headers:  # the delta and its interval on one line: the other columns wrap first
         table.add_column(header, justify="left" if header in ("split", "field") else "right",
                          no_wrap=header.startswith("delta"))
@@ -76,10 +87,13 @@ def comparison_table(rows: list[ComparisonRow], summary_a: dict, summary_b: dict
             table.add_section()
         previous_split = row.split
         colour = "green" if row.ci_low > 0 else "red" if row.ci_high < 0 else "default"
-        delta = f"[{colour}]{signed(row.delta)} [{signed(row.ci_low)}, {signed(row.ci_high)}][/{colour}]"
-        table.add_row(row.split, row.field, str(row.n), *([floor_cell(floor, row.split, row.field)] if floor else []),
-                      pct(row.accuracy_a), pct(row.accuracy_b), delta, p_text(row.p_value), str(row.learned),
-                      str(row.forgotten), style="bold" if row.field == "all" else None)
+        interval = (f"[{signed(row.ci_low)}, {signed(row.ci_high)}]" if wide
+                    else interval_points(row.ci_low, row.ci_high))
+        cells = [row.split, row.field, f"{row.n:,}", *([floor_cell(floor, row.split, row.field)] if floor else []),
+                 pct(row.accuracy_a), pct(row.accuracy_b), f"[{colour}]{signed(row.delta)} {interval}[/{colour}]"]
+        if wide:
+            cells += [p_text(row.p_value), str(row.learned), str(row.forgotten)]
+        table.add_row(*cells, style="bold" if row.field == "all" else None)
     return table
 
 
@@ -315,23 +329,29 @@ def report_markdown(view: RunView, plot: Path) -> str:
     ])
 
 
-def terminal_report(view: RunView, plot: Path) -> Group:
-    """What `harness report` and `harness run` print: status, the merge check, the table, the candidate's classes."""
+def whole(text: str) -> Text:
+    """A line never wrapped or cut, for paths and ids (print it with crop=False); a terminal may fold it."""
+    return Text(text, no_wrap=True, overflow="ignore")
+
+
+def terminal_report(view: RunView, plot: Path, wide: bool = False) -> Group:
+    """What `harness report` and `harness run` print: status, the merge check, the table, the candidate's classes.
+    Print it with crop=False: the lines naming files are never cut."""
     m, a, b = view.manifest, view.a, view.b
     parts: list = [f"{m['run_id']}: {m['status']}; evalset {m['evalset']['name']}; timings {_timings(m)}"]
     if view.merge:
         parts.append(merge_line(view.merge))
     parts.append(comparison_table(view.rows, view.summaries[a], view.summaries[b], a, b, floor=view.floor,
-                                  title=f"{m['run_id']}: {b} vs {a}"))
+                                  title=f"{m['run_id']}: {b} vs {a}", wide=wide))
     parts += [f"{b} {split}: {verdict_line(fields['all']['verdicts'])}"
               for split, fields in view.summaries[b].items() if "verdicts" in fields["all"]]
-    parts.append(f"report: {view.run_dir / 'report.md'}  plots: {plot}")
+    parts += [whole(f"report: {view.run_dir / 'report.md'}"), whole(f"plots: {plot}")]
     parts.append(f"[bold]{escape(run_verdict(view))}[/bold]")  # last, so it is what a log's tail shows
     return Group(*parts)
 
 
-def build_report(run_dir: str | Path) -> Group:
-    """Write report.md and plots/accuracy.png for a run; return what to print."""
+def build_report(run_dir: str | Path, wide: bool = False) -> Group:
+    """Write report.md and plots/accuracy.png for a run; return what to print (`wide`: the full table)."""
     view = read_run(run_dir)
     m = view.manifest
     plot = plot_accuracy({view.a: view.summaries[view.a], view.b: view.summaries[view.b]},
@@ -340,11 +360,22 @@ def build_report(run_dir: str | Path) -> Group:
     storage.atomic_write_text(view.run_dir / "report.md", report_markdown(view, plot.relative_to(view.run_dir)))
     from harness.html import write_run_html  # here, not at the top: html.py builds on this module
     write_run_html(view, plot.relative_to(view.run_dir))  # report.html: the same record, and every question
-    return terminal_report(view, plot)
+    return terminal_report(view, plot, wide=wide)
 
 
-def print_report(run_dir: str | Path, console: Console | None = None) -> None:
-    (console or Console()).print(build_report(run_dir))
+def print_report(run_dir: str | Path, console: Console | None = None, wide: bool = False) -> None:
+    console = console or Console()
+    report = build_report(run_dir, wide=wide)
+    console.print(at_natural_width(report, console) if wide else report, crop=False)
+
+
+def at_natural_width(renderable, console: Console):
+    """--wide: every table in `renderable` as wide as its columns ask, even past the console (print it with
+    crop=False): a narrower terminal folds its lines rather than rich squeezing the columns to ellipses."""
+    for part in getattr(renderable, "renderables", [renderable]):
+        if isinstance(part, Table):
+            part.width = Measurement.get(console, console.options.update_width(10_000), part).maximum
+    return renderable
 
 
 def _num(x, fmt: str = ",.0f", scale: float = 1.0) -> str:

@@ -134,9 +134,10 @@ def scoring_context(lexicon: dict) -> ScoringContext:
 
 
 def score_predictions(evalset: Evalset, predictions: list[Prediction], source: str = "predictions",
-                      workers: int | None = None) -> list[ItemScore]:
-    """Match every evalset question's prediction; a missing or unknown id is an error naming it. `workers`
-    processes (default: by evalset size, `scoring_workers`)."""
+                      workers: int | None = None, subset: bool = False) -> list[ItemScore]:
+    """Match every evalset question's prediction; a missing or unknown id is an error naming it (with `subset`,
+    only the questions answered are scored, and a missing id is no error). `workers` processes (default: by
+    evalset size, `scoring_workers`)."""
     sha = evalset.manifest.get("sha256")
     foreign = sorted({p.evalset_sha256 for p in predictions if p.evalset_sha256 and p.evalset_sha256 != sha})
     if foreign:
@@ -145,7 +146,7 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
                            "not. Score them against the evalset they answered.")
     outputs = {p.id: p.output for p in predictions}
     ids = {item.id for item in evalset.items}
-    missing = [item.id for item in evalset.items if item.id not in outputs]
+    missing = [] if subset else [item.id for item in evalset.items if item.id not in outputs]
     unknown = [pid for pid in outputs if pid not in ids]
     if missing or unknown:
         parts = []
@@ -153,9 +154,14 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
             parts.append(f"{len(missing)} evalset id(s) have no prediction, e.g. {missing[:5]}")
         if unknown:
             parts.append(f"{len(unknown)} prediction id(s) are not in the evalset, e.g. {unknown[:5]}")
-        raise ScoringError(f"{source}: {'; '.join(parts)}. Predictions must answer every question of this evalset.")
+        advice = ("Predictions must answer every question of this evalset; to score only those answered, pass "
+                  "--subset (the score file then records how many of the evalset's questions it covers)."
+                  if missing else "Score them against the evalset they answer.")
+        raise ScoringError(f"{source}: {'; '.join(parts)}. {advice}")
     context = scoring_context(evalset.lexicon)
-    jobs = [(item, outputs[item.id]) for item in evalset.items]
+    jobs = [(item, outputs[item.id]) for item in evalset.items if item.id in outputs]
+    if not jobs:
+        raise ScoringError(f"{source}: no prediction answers a question of {evalset.manifest.get('name')}.")
     workers = scoring_workers(len(jobs)) if workers is None else workers
     size = PARALLEL_CHUNK if workers > 1 else PROGRESS_CHUNK
     chunks = [jobs[start:start + size] for start in range(0, len(jobs), size)]
@@ -249,7 +255,9 @@ def _summarise_group(group: list[ItemScore]) -> dict:
 
 
 def score_file(evalset: Evalset, scores: list[ItemScore], *, model: str, predictions_path: str | Path) -> dict:
-    return {
+    """The score file; one that scores only some of the evalset's questions says how many:
+    `"subset": {"answered": 120, "of": 4457}`."""
+    data = {
         "format": SCORES_FORMAT,
         "model": model,
         "evalset": {"name": evalset.manifest["name"], "sha256": evalset.manifest["sha256"]},
@@ -257,3 +265,6 @@ def score_file(evalset: Evalset, scores: list[ItemScore], *, model: str, predict
         "summary": summarise(scores),
         "items": [s.to_dict() for s in scores],
     }
+    if len(scores) < len(evalset.items):
+        data["subset"] = {"answered": len(scores), "of": len(evalset.items)}
+    return data

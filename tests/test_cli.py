@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import sys
@@ -49,8 +50,65 @@ def test_missing_predictions_are_named(tmp_path, monkeypatch, capsys):
     assert main(["evalset", "build", "--rows", "30", "--name", "e"]) == 0
     (tmp_path / "p.jsonl").write_text('{"id": "verbatim-1-genres", "output": "Action"}\n')
     assert main(["score", "--evalset", "evalsets/e", "--predictions", "p.jsonl"]) == 2
-    assert "have no prediction" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "have no prediction" in err and "pass --subset" in err
     assert not (tmp_path / "p.scores.json").exists()
+
+
+def test_a_subset_is_scored_only_when_asked_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["evalset", "build", "--rows", "30", "--name", "e"]) == 0
+    questions = len((tmp_path / "evalsets" / "e" / "eval.jsonl").read_text().splitlines())
+    (tmp_path / "p.jsonl").write_text('{"id": "verbatim-1-genres", "output": "Action"}\n')
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "p.jsonl", "--subset"]) == 0
+    scores = json.loads((tmp_path / "p.scores.json").read_text())
+    assert scores["subset"] == {"answered": 1, "of": questions} and [i["id"] for i in scores["items"]] == [
+        "verbatim-1-genres"]
+    assert scores["summary"]["verbatim"]["all"]["n"] == 1 and set(scores["summary"]) == {"verbatim"}
+    assert f"(1 of its {questions:,} questions)" in capsys.readouterr().out
+    (tmp_path / "q.jsonl").write_text('{"id": "nowhere", "output": "Action"}\n')
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "q.jsonl", "--subset"]) == 2
+    assert "not in the evalset" in capsys.readouterr().err  # --subset never scores answers to other questions
+
+
+def test_compare_names_the_models_a_run_has(scored_run, capsys):
+    """With one argument, RUN:MODEL is compared with the run's baseline; a model the run lacks is named beside
+    those it has (it used to say the run directory had no scores.json)."""
+    assert main(["compare", f"{scored_run}:nomodel"]) == 2
+    err = capsys.readouterr().err
+    assert "no model 'nomodel'" in err and "['base', 'majority', 'merged']" in err and "no scores.json" not in err
+    assert main(["compare", f"{scored_run}:merged"]) == 0
+    assert "merged vs base" in capsys.readouterr().out
+
+
+def test_the_ci_gate_names_both_runs(scored_run, capsys):
+    """`harness compare BASELINE:merged NEW:merged` compares one model of two runs: the columns say which is the
+    baseline, and lines above the table name both runs whole."""
+    import shutil
+    baseline = scored_run.parent / "cpu-smoke"
+    shutil.copytree(scored_run, baseline)
+    capsys.readouterr()
+    assert main(["compare", f"{baseline}:merged", f"{scored_run}:merged", "--fail-on-drop", "0.1"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "split" in line)
+    assert "baseline %" in header and "candidate %" in header and "merged %" not in header
+    assert f"baseline:  {baseline}:merged\ncandidate: {scored_run}:merged\n" in out
+    assert "candidate vs baseline" in out
+    assert "baseline → candidate" in out
+
+
+def test_help_says_what_each_argument_is_and_both_row_defaults(capsys):
+    from harness.cli import DEFAULT_CPU_ROWS, DEFAULT_GPU_ROWS, parser
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert f"{DEFAULT_GPU_ROWS} with CUDA, {DEFAULT_CPU_ROWS} on CPU" in " ".join(capsys.readouterr().out.split())
+    commands = parser()._subparsers._group_actions[0].choices
+    unexplained = [f"{name} {action.dest}" for name, command in commands.items()
+                   for action in command._actions if action.help is None and action.dest != argparse.SUPPRESS]
+    nested = [f"{name} {action.dest}" for name in ("evalset", "runs")
+              for command in commands[name]._subparsers._group_actions[0].choices.values()
+              for action in command._actions if action.help is None]
+    assert unexplained == [] and nested == []
 
 
 def test_runs_list_and_compare_run_dirs(scored_run, monkeypatch, capsys):

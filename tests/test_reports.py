@@ -130,3 +130,38 @@ def test_the_verdict_line_reads_the_run(scored_run):
     text = console.export_text()
     assert "Verdict:" in text[text.rindex("report: "):]  # after the tables and the file names: the last word
     assert "**Verdict: merged recalls 100.0%" in (scored_run / "report.md").read_text()
+
+
+def test_the_default_layout_fits_80_columns_and_keeps_ids_and_paths_whole(scored_run, monkeypatch):
+    """`harness report`, `harness runs list` and the CI gate's `harness compare` on an 80-column console: no line
+    wider, the run id `harness report runs/RUN_ID` needs whole on a line of its own, file names whole; --wide
+    prints every column at its natural width, cut nowhere."""
+    import shutil
+
+    import harness.cli as cli
+    monkeypatch.chdir(scored_run.parent.parent)
+    run = f"runs/{scored_run.name}"
+    shutil.copytree(scored_run, "runs/cpu-smoke")
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(cli, "console", console)
+    for argv in (["report", run], ["runs", "list"], ["compare", "runs/cpu-smoke:merged", f"{run}:merged"]):
+        assert main(argv) == 0, argv
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert scored_run.name in lines and "cpu-smoke" in lines  # runs list: each id whole, alone on its line
+    assert f"report: {run}/report.md" in lines and f"plots: {run}/plots/accuracy.png" in lines
+    assert f"candidate: {run}:merged" in lines and "…" not in "".join(lines)
+
+    long_dir = scored_run.parent.parent / ("many-runs-" * 8)  # a path wider than the console is printed whole
+    shutil.copytree(scored_run.parent, long_dir)
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(cli, "console", console)
+    assert main(["runs", "list", "--runs-dir", str(long_dir)]) == 0
+    assert f"2 run(s) in {long_dir}" in console.export_text().splitlines()
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(cli, "console", console)
+    assert main(["report", run, "--wide"]) == 0
+    text = console.export_text()
+    assert "McNemar p" in text and "forgotten" in text and "…" not in text
+    assert max(len(line) for line in text.splitlines()) > 80
