@@ -52,7 +52,7 @@ from harness.evalsets import (
 )
 from harness.generation import default_batch_size, generate_for_run
 from harness.html import write_comparison_html
-from harness.merging import MERGE_BASES, merge_adapter
+from harness.merging import MERGE_BASES, merge_adapter, merge_base
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
 from harness.reports import at_natural_width, bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import (
@@ -179,6 +179,9 @@ def parser() -> argparse.ArgumentParser:
                                                        "adapter_model.safetensors), merged into the model in memory")
     evaluate.add_argument("--name", help="the model's name in the run (default: the model's and adapter's folder "
                                          "names)")
+    evaluate.add_argument("--adapter-base", choices=MERGE_BASES[::-1], default="bf16",
+                          help="the weights the adapter was trained against: bf16 (LoRA, the default) or "
+                               "nf4-dequantised (QLoRA: the 4-bit base it saw, dequantised, as `harness merge` does)")
     evaluate.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
     evaluate.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
     add_generation_options(evaluate)
@@ -231,6 +234,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return value
+
+
 def drop_fraction(text: str) -> float:
     """--fail-on-drop: a finite fraction in (0, 1]; 2 (meant as 2 points, read as 200) or nan would switch the
     gate off."""
@@ -271,10 +284,11 @@ DEFAULT_MAX_NEW_TOKENS = 48
 
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-new-tokens", type=int, metavar="N",
+    p.add_argument("--max-new-tokens", type=positive_int, metavar="N",
                    help=f"answer length limit (default {DEFAULT_MAX_NEW_TOKENS}; a stage on a run: what the run "
                         "recorded, and a different N is recorded as a change)")
-    p.add_argument("--batch-size", type=int, help="generation batch (default 4096 on CUDA, 16 on CPU); halves on OOM")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="generation batch (default 4096 on CUDA, 16 on CPU); halves on out-of-memory")
 
 
 def add_merge_options(p: argparse.ArgumentParser) -> None:
@@ -541,7 +555,8 @@ def cmd_eval(args) -> int:
     if name == "majority":
         raise ModelError("--name majority: that name is the majority floor's, scored beside every model; pick another.")
     batch_size = args.batch_size or default_batch_size()
-    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--batch-size", batch_size)):
+    max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    for flag, value in (("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size)):
         if value < 1:
             raise ConfigError(f"{flag} {value}: give a whole number of at least 1.")
     adapter = check_adapter(args.adapter, source) if args.adapter else None
@@ -549,17 +564,19 @@ def cmd_eval(args) -> int:
         console.print(f"[yellow]note:[/] {args.adapter} records base model {adapter['base_model_name_or_path']}, "
                       f"not {source.spec}; its shapes fit, so it is scored on {source.spec}.")
     started = time.perf_counter()
-    model, tokenizer = load_answering_model(source, args.adapter, device_name()), load_tokenizer(source)
+    base = merge_base(source, args.adapter_base, device_name()) if args.adapter else None
+    model, tokenizer = load_answering_model(source, args.adapter, device_name(), base), load_tokenizer(source)
     loaded_s = round(time.perf_counter() - started, 3)
     config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "adapter": adapter,
-              "name": name, "max_new_tokens": args.max_new_tokens, "batch_size": batch_size, "seed": None}
+              "adapter_base": args.adapter_base if adapter else None, "name": name,
+              "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": None}
     stages = (f"generate:{name}", "predict:majority", "score")
     with open_run(args.runs_dir, label=f"eval-{evalset.manifest['name']}-{name}", config=config,
                   evalset_manifest=evalset.manifest, stages=stages) as run_dir:
         update_manifest(run_dir, lambda m: m["timings"].__setitem__("load", loaded_s))
         with timed(run_dir, f"generate:{name}"):
             predict_into_run(run_dir, name, evalset, model, tokenizer, batch_size=batch_size,
-                             max_new_tokens=args.max_new_tokens,
+                             max_new_tokens=max_new_tokens,
                              model_name=f"{source.spec}+{adapter['path']}" if adapter else source.spec)
         with timed(run_dir, "predict:majority"):
             storage.write_jsonl(run_dir / "predictions" / "majority.jsonl", (p.to_dict() for p in majority(evalset)))

@@ -412,10 +412,11 @@ def _jsonable(value):
     return sorted(value) if isinstance(value, set) else value
 
 
-def load_answering_model(source: ModelSource, adapter: Path | None, device: str):
-    """The bf16 model, with the adapter (checked by `check_adapter`) applied by PEFT and merged in memory by
-    `merge_and_unload`, so it answers at the speed of a plain model."""
-    model = load_model(source, quantize=False, device=device)
+def load_answering_model(source: ModelSource, adapter: Path | None, device: str, base=None):
+    """The bf16 model (or `base`, already loaded: e.g. the NF4 weights dequantised, for a QLoRA adapter), with
+    the adapter (checked by `check_adapter`) applied by PEFT and merged in memory by `merge_and_unload`, so it
+    answers at the speed of a plain model."""
+    model = base if base is not None else load_model(source, quantize=False, device=device)
     if adapter is None:
         return model
     from peft import PeftModel
