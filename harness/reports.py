@@ -196,7 +196,10 @@ def accuracy_figure(summaries: dict[str, dict], floor: dict | None = None, title
 
     names = list(summaries)
     splits = [s for s in summaries[names[-1]] if all(s in summary for summary in summaries.values())]
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 4.2), squeeze=False, sharey=True)
+    # Each panel as wide as its fields need: the reverse split asks one field, not nine.
+    widths = [len(summaries[names[-1]][split]) for split in splits]
+    fig, axes = plt.subplots(1, len(splits), figsize=(0.5 * sum(widths) + 1.5, 4.2), squeeze=False, sharey=True,
+                             gridspec_kw={"width_ratios": widths})
     width = 0.8 / len(names)
     for ax, split in zip(axes[0], splits, strict=True):
         fields = [f for f in summaries[names[-1]][split] if f != "all"] + ["all"]

@@ -165,7 +165,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "loss_curve": curve,
     }
     storage.write_json(run_dir / "training.json", summary)
-    plot_loss(curve, run_dir / "plots" / "loss.png", title=f"{config.profile} profile, {source.spec}")
+    plot_loss(curve, run_dir / "plots" / "loss.png", title=loss_title(run_dir.name, config, source.spec, device))
     return summary
 
 
@@ -344,6 +344,14 @@ def _checkpoint_missing(path: Path) -> str:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "trainer_state.json is cut off"
     return "" if isinstance(state, dict) else "trainer_state.json is not an object"
+
+
+def loss_title(run: str, config: TrainConfig, model: str, device: str) -> str:
+    """The settings that shape the curve, so a CPU run's plot says it ran with CPU settings."""
+    length = f"{config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epochs"
+    kind = "QLoRA" if config.load_in_4bit else "bf16 LoRA"
+    return (f"{run}\n{config.profile} profile on {model}: {device}, batch {config.batch_size}x"
+            f"{config.gradient_accumulation}, {length}, lr {config.learning_rate:g}, {kind} r{config.lora_r}")
 
 
 def plot_loss(curve: list[list[float]], path: Path, title: str) -> None:

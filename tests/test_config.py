@@ -133,3 +133,9 @@ def test_typed_values_follow_the_type_hints(values, expected):
 def test_typed_values_mismatch_is_a_config_error(values, message):
     with pytest.raises(ConfigError, match=message):
         typed_values(_Typed, values, "t.toml")
+
+
+def test_the_loss_plot_says_the_settings_it_ran_with():
+    from harness.training import loss_title
+    title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cpu")
+    assert title == "RUN\nfast profile on gemma-3-270m: cpu, batch 8x1, 3 epochs, lr 0.001, QLoRA r64"
