@@ -210,7 +210,8 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the matchers' verdicts against hand labels: agreement per field, every "
                                          "disagreement")
     audit.add_argument("labels", type=Path, help="labels JSONL (harness.audit/1), e.g. tests/data/audit/labels.jsonl")
-    audit.add_argument("--show", type=int, default=50, metavar="N", help="disagreements to list (default 50)")
+    audit.add_argument("--show", type=non_negative_int, default=50, metavar="N",
+                       help="disagreements to list (default 50; 0 for none)")
     audit.add_argument("--min-agreement", type=float, metavar="X",
                        help="exit 1 if overall agreement is below X (a fraction, e.g. 0.99)")
     audit.add_argument("--min-field-agreement", type=float, metavar="X",
@@ -232,6 +233,39 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--limit", type=int, help="with --items: questions to show (default 20); all are counted")
     report.set_defaults(command=cmd_report)
     return p
+
+
+OUT_KINDS = {
+    "score": lambda text: text.lstrip().startswith("{") and '"format": "harness.scores/' in text[:200],
+    "comparison": lambda text: text.lstrip().startswith("{") and '"format": "harness.comparison/' in text[:200],
+    "html": lambda text: text.lstrip().lower().startswith("<!doctype html>") and "harness" in text[:2000].lower(),
+}
+
+
+def check_out(path: Path, flag: str, kind: str) -> Path:
+    """Where a command writes a file of its own: a new file, or one the harness wrote before of the same kind;
+    never a folder, a path through a file, or a file the harness did not make (predictions, an evalset's or a
+    run's records). Checked before any work, so nothing is written when it is refused."""
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise HarnessError(f"{flag} {path}: {parent} is a file, not a folder; give a path in a folder.")
+    if path.is_dir():
+        raise HarnessError(f"{flag} {path}: is a folder; give a file path, e.g. {path / ('out.' + kind)}.")
+    if path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")[:4000]
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if not OUT_KINDS[kind](text):
+            raise HarnessError(f"{flag} {path}: exists and is not a {kind} file the harness wrote; the harness will "
+                               "not replace it. Choose another path.")
+    return path
+
+
+def non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of 0 or more")
+    return int(text)
 
 
 def positive_int(text: str) -> int:
@@ -292,7 +326,7 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_merge_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--merge-onto", choices=MERGE_BASES, default=MERGE_BASES[0],
+    p.add_argument("--merge-onto", choices=MERGE_BASES,
                    help="fold the adapter into the NF4 weights it was trained against, dequantised (default), "
                         "or into the original bf16 weights")
     p.add_argument("--compare-merges", action="store_true",
@@ -319,7 +353,8 @@ def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Eval
         if args.rows is not None:
             catalogue = first_rows(catalogue, args.rows)
         rows = f"-{args.rows}" if args.rows is not None else ""
-        name = args.name or f"{Path(args.data).stem}{rows}-s{args.seed}-{args.locale}{fraction}"
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(args.data).stem).strip(".-_") or "data"
+        name = args.name or check_name(f"{stem[:60]}{rows}-s{args.seed}-{args.locale}{fraction}", "the default name")
     evalset = build_evalset(catalogue, name=name, locale=args.locale, seed=args.seed,
                             unseen_fraction=args.unseen_fraction)
     return evalset, name
@@ -373,10 +408,10 @@ def cmd_score(args) -> int:
         raise ScoringError("harness score needs RUN, or both --evalset DIR and --predictions FILE.")
     evalset = load_evalset(args.evalset)
     predictions = read_predictions(args.predictions)
+    out = check_out(args.out or args.predictions.with_suffix(".scores.json"), "--out", "score")
     scores = score_predictions(evalset, predictions, source=str(args.predictions), subset=args.subset)
     model = args.model or args.predictions.stem
     data = score_file(evalset, scores, model=model, predictions_path=args.predictions)
-    out = args.out or args.predictions.with_suffix(".scores.json")
     storage.write_json(out, data)
     subset = data.get("subset")
     of = f" ({subset['answered']:,} of its {subset['of']:,} questions)" if subset else ""
@@ -394,6 +429,10 @@ def cmd_score(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    if args.out:
+        check_out(args.out, "--out", "comparison")
+    if args.html:
+        check_out(args.html, "--html", "html")
     b = load_scores(args.b or args.a)  # first: a model the run lacks is named beside those it has
     a = load_scores(args.a if args.b else _baseline_of(args.a))
     rows = compare_scores(a, b)
@@ -407,7 +446,8 @@ def cmd_compare(args) -> int:
     for line in moves_lines(moves, name_a, name_b):
         console.print(line, highlight=False)
     if args.out:
-        storage.write_json(args.out, {"a": a["source"], "b": b["source"], "rows": [r.to_dict() for r in rows],
+        storage.write_json(args.out, {"format": "harness.comparison/1", "a": a["source"], "b": b["source"],
+                                      "rows": [r.to_dict() for r in rows],
                                       "verdict_moves": [m.to_dict() for m in moves]})
     if args.html:
         console.print(f"wrote {write_comparison_html(args.html, a, b, rows, moves, floor)}", soft_wrap=True)
@@ -460,7 +500,7 @@ def cmd_run(args) -> int:
         with timed(run_dir, "merge"):
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
-                          onto=args.merge_onto, compare=args.compare_merges)
+                          onto=args.merge_onto or MERGE_BASES[0], compare=args.compare_merges)
         for model in ("base", "merged"):
             with timed(run_dir, f"generate:{model}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
@@ -482,6 +522,9 @@ def cmd_train(args) -> int:
             raise ConfigError(f"--resume continues {args.resume} with the settings it recorded; {', '.join(given)} "
                               "cannot change them. To train with other settings, start a new run with "
                               "`harness train --evalset DIR`.")
+        if "train" in (read_manifest(args.resume).get("stages") or {}).get("done", []):
+            raise RunError(f"{args.resume}: its training is done (training.json); --resume continues an interrupted "
+                           "training. To train again, start a new run with `harness train --evalset DIR`.")
         with continue_run(args.resume, "train") as run_dir:
             evalset, source = run_inputs(run_dir)  # the run's own evalset, model and settings
             config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json").profile
@@ -511,10 +554,13 @@ def cmd_train(args) -> int:
 def cmd_merge(args) -> int:
     with continue_run(args.run, "merge") as run_dir:
         evalset, source = run_inputs(run_dir)
-        max_new_tokens = stage_setting(run_dir, "merge", "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
+        max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
+        onto = stage_setting(run_dir, "merge_onto", args.merge_onto, MERGE_BASES[0])
         summary = merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                                 batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
-                                onto=args.merge_onto, compare=args.compare_merges)
+                                onto=onto, compare=args.compare_merges)
+        record_setting(run_dir, "merge", "max_new_tokens", max_new_tokens)
+        record_setting(run_dir, "merge", "merge_onto", onto)
     console.print(f"merged onto {summary['onto']} into {run_dir / 'merged'}; adapter and merged model agree on "
                   f"{100 * summary['agreement']:.1f}% of {summary['sample']} sampled answers", soft_wrap=True)
     for other, alt in summary["alternatives"].items():
@@ -525,10 +571,10 @@ def cmd_merge(args) -> int:
 def cmd_generate(args) -> int:
     with continue_run(args.run, f"generate:{args.model}") as run_dir:
         evalset, source = run_inputs(run_dir)
-        max_new_tokens = stage_setting(run_dir, f"generate:{args.model}", "max_new_tokens", args.max_new_tokens,
-                                       DEFAULT_MAX_NEW_TOKENS)
+        max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
         path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
                                 max_new_tokens=max_new_tokens)
+        record_setting(run_dir, f"generate:{args.model}", "max_new_tokens", max_new_tokens)
     console.print(f"wrote {path}", soft_wrap=True)
     return 0
 
@@ -596,22 +642,25 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def stage_setting(run_dir: Path, stage: str, key: str, given, default):
-    """A stage on an existing run uses the setting the run recorded; a different value given on the command
-    line is used only as an explicit change, recorded in the manifest (`changes`) and said aloud."""
+def stage_setting(run_dir: Path, key: str, given, default):
+    """The value a stage on an existing run uses: the one the run recorded, unless a different one is given
+    on the command line, which is an explicit change (`record_setting` writes it once the stage succeeds)."""
     recorded = read_manifest(run_dir)["config"].get(key)
     if given is None:
-        value = default if recorded is None else recorded
-    else:
-        value = given
+        return default if recorded is None else recorded
+    return given
+
+
+def record_setting(run_dir: Path, stage: str, key: str, value) -> None:
+    """After a stage succeeded with `value`: recorded, or the change from what the run recorded, said aloud."""
+    recorded = read_manifest(run_dir)["config"].get(key)
     if recorded is None:
         update_manifest(run_dir, lambda m: m["config"].__setitem__(key, value))
     elif value != recorded:
         change = {"stage": stage, "key": key, "recorded": recorded, "now": value}
         update_manifest(run_dir, lambda m: m.setdefault("changes", []).append(change))
-        console.print(f"[yellow]note:[/] {stage} runs with {key}={value}, not the {recorded} this run recorded; "
+        console.print(f"[yellow]note:[/] {stage} ran with {key}={value}, not the {recorded} this run recorded; "
                       "the change is recorded in its manifest (answers of the two settings are not alike)")
-    return value
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path) -> dict:

@@ -133,12 +133,13 @@ def test_resume_cannot_silently_change_settings(scored_run, capsys, flags):
 
 
 def test_a_stage_uses_the_recorded_settings_and_records_an_explicit_change(scored_run):
-    from harness.cli import stage_setting
+    from harness.cli import record_setting, stage_setting
     from harness.runs import read_manifest, update_manifest
     update_manifest(scored_run, lambda m: m["config"].__setitem__("max_new_tokens", 32))
-    assert stage_setting(scored_run, "generate:merged", "max_new_tokens", None, 48) == 32
-    assert "changes" not in read_manifest(scored_run)
-    assert stage_setting(scored_run, "generate:merged", "max_new_tokens", 48, 48) == 48
+    assert stage_setting(scored_run, "max_new_tokens", None, 48) == 32
+    assert stage_setting(scored_run, "max_new_tokens", 48, 48) == 48
+    assert "changes" not in read_manifest(scored_run)  # nothing recorded until the stage succeeded
+    record_setting(scored_run, "generate:merged", "max_new_tokens", 48)
     assert read_manifest(scored_run)["changes"] == [
         {"stage": "generate:merged", "key": "max_new_tokens", "recorded": 32, "now": 48}]
 
@@ -154,3 +155,49 @@ def test_a_stage_reads_the_run_config_through_the_validating_loader(scored_run, 
     update_manifest(scored_run, lambda m: change(m["config"]))
     assert main(["score", str(scored_run)]) == 2
     assert message in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("target, flag", [("mine.jsonl", "--out"), ("evalsets/e/eval.jsonl", "--out"),
+                                          ("evalsets/e/manifest.json", "--out"), ("adir", "--out"),
+                                          ("notes.txt/x.json", "--out")])
+def test_score_never_writes_over_what_it_did_not_make(here, capsys, target, flag):
+    import json
+    assert main([*BUILD, "--name", "e"]) == 0
+    items = [json.loads(x) for x in (here / "evalsets" / "e" / "eval.jsonl").read_text().splitlines()]
+    (here / "mine.jsonl").write_text("".join(json.dumps({"id": i["id"], "output": "x"}) + "\n" for i in items))
+    (here / "adir").mkdir()
+    (here / "notes.txt").write_text("keep")
+    before = {p: p.read_bytes() for p in here.rglob("*") if p.is_file()}
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "mine.jsonl", flag, target]) == 2
+    assert flag in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in here.rglob("*") if p.is_file()} == before
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "mine.jsonl", "--out", "s.json"]) == 0
+    assert main(["score", "--evalset", "evalsets/e", "--predictions", "mine.jsonl", "--out", "s.json"]) == 0
+
+
+def test_compare_never_writes_over_a_run_record(scored_run, capsys):
+    manifest = scored_run / "manifest.json"
+    before = manifest.read_bytes()
+    assert main(["compare", str(scored_run), "--out", str(manifest)]) == 2
+    assert main(["compare", str(scored_run), "--html", str(manifest)]) == 2
+    assert manifest.read_bytes() == before
+    out = scored_run.parent / "c.json"
+    assert main(["compare", str(scored_run), "--out", str(out)]) == 0
+    assert main(["compare", str(scored_run), "--out", str(out)]) == 0  # its own output may be replaced
+
+
+def test_resume_of_a_finished_training_is_refused(scored_run, capsys):
+    from harness.runs import update_manifest
+    update_manifest(scored_run, lambda m: m["stages"]["done"].append("train"))
+    assert main(["train", "--resume", str(scored_run)]) == 2
+    assert "training is done" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, name", [("my data!.csv", "my-data-20-s1-en"), ("アニメ.csv", "data-20-s1-en")])
+def test_default_names_from_odd_file_names_are_folder_names(here, data, name):
+    import shutil
+    from pathlib import Path
+    shutil.copy(Path(__file__).parent / "data" / "tiny.csv", here / data)
+    assert main(["evalset", "build", "--data", data, "--rows", "20", "--seed", "1"]) == 0
+    assert [p.name for p in (here / "evalsets").iterdir()] == [name]
