@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import storage
-from harness.evalsets import QAItem
+from harness.evalsets import EVAL_FIELDS, QAItem
 from harness.matching import VERDICTS
 from harness.scoring import ScoringError, score_items, scoring_context
 from harness.statistics import wilson_interval
@@ -69,7 +69,8 @@ def read_labels(path: str | Path) -> tuple[dict, list[AuditRow]]:
         if line["evalset"] not in header.get("evalsets", {}):
             raise AuditError(f"{path}: line {number}: evalset {line['evalset']!r} is not in the header's evalsets.")
         label = line["label"]
-        if not isinstance(label.get("correct"), bool) or label.get("class", "correct") not in VERDICTS:
+        if not isinstance(label, dict) or not isinstance(label.get("correct"), bool) \
+                or label.get("class", "correct") not in VERDICTS:
             raise AuditError(f"{path}: line {number}: label needs \"correct\": true|false and a class of {VERDICTS}.")
         if not isinstance(line["answer"], str):
             raise AuditError(f"{path}: line {number}: answer must be text, got {type(line['answer']).__name__}.")
@@ -77,9 +78,14 @@ def read_labels(path: str | Path) -> tuple[dict, list[AuditRow]]:
             item = QAItem.from_dict(line["item"])
         except TypeError as err:
             raise AuditError(f"{path}: line {number}: item is not an evalset question ({err}).") from err
+        if item.field not in EVAL_FIELDS:
+            raise AuditError(f"{path}: line {number}: item field {item.field!r} is not one the harness scores; "
+                             f"use one of {list(EVAL_FIELDS)}.")
         rows.append(AuditRow(audit_id=line["audit_id"], evalset=line["evalset"], model=line.get("model", ""),
                              item=item, answer=line["answer"], correct=label["correct"],
                              label_class=label.get("class", ""), why=label.get("why", "")))
+    if not rows:
+        raise AuditError(f"{path}: no labelled answers after the header; add one line per labelled answer.")
     return header, rows
 
 

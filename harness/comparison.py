@@ -87,6 +87,8 @@ def load_scores(spec: str | Path) -> dict:
     if not path.is_file():
         raise ComparisonError(f"{spec}: no score file there; give a scores.json or a run directory that has one.")
     data = storage.read_json(path)
+    if not isinstance(data, dict):
+        raise ComparisonError(f"{path}: not a score file (not a JSON object); make one with `harness score`.")
     if "models" in data:  # a run's scores.json holds every model it scored
         model = model or data.get("candidate", "")
         if model not in data["models"]:
@@ -96,7 +98,31 @@ def load_scores(spec: str | Path) -> dict:
         raise ComparisonError(f"{path}: holds model {data.get('model')!r}, not {model!r}.")
     if "items" not in data or "evalset" not in data:
         raise ComparisonError(f"{path}: not a score file (no 'items' or 'evalset'); make one with `harness score`.")
+    _check_items(data, path)
     return {**data, "source": str(spec)}
+
+
+# What comparing reads from each scored item, and the type it must have
+ITEM_TYPES = {"id": str, "anime_id": int, "split": str, "field": str, "hit": bool}
+
+
+def _check_items(data: dict, path: Path) -> None:
+    """A ComparisonError naming the file and the first item that a comparison could not read."""
+    evalset = data["evalset"]
+    if not isinstance(evalset, dict) or not all(isinstance(evalset.get(k), str) for k in ("name", "sha256")):
+        raise ComparisonError(f"{path}: 'evalset' = {evalset!r} must hold a text name and sha256; rescore it with "
+                              "`harness score`.")
+    if not isinstance(data["items"], list):
+        raise ComparisonError(f"{path}: 'items' must be a list of scored questions; rescore it with `harness score`.")
+    for number, item in enumerate(data["items"], 1):
+        if not isinstance(item, dict):
+            raise ComparisonError(f"{path}: item {number} is {item!r}, not an object; rescore it with "
+                                  "`harness score`.")
+        for key, kind in ITEM_TYPES.items():
+            value = item.get(key)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ComparisonError(f"{path}: item {number} (id {item.get('id')!r}): {key} = {value!r} must be "
+                                      f"a {kind.__name__}; rescore it with `harness score`.")
 
 
 def floor_summary(*specs: str | Path, sha256: str) -> dict | None:

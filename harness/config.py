@@ -21,6 +21,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 PROFILES = ("article", "fast")
+MERGE_ONTO = ("nf4-dequantised", "bf16")  # what the adapter is merged onto: the dequantised 4-bit base, or bf16
+MODEL_KEYS = ("spec", "path", "kind")  # models.ModelSource.to_dict()
 
 # The `optim` names of transformers' OptimizerNames that the recipe can run as written: it passes no
 # `optim_target_modules` (GaLore, APOLLO) and trains on CUDA or CPU (not XLA nor NPU). Some need their own
@@ -100,13 +102,18 @@ RANGES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
 }
 
 
-def check_ranges(config: TrainConfig, source: Path | str) -> TrainConfig:
+# What a ConfigError tells the user to do: a profile is edited or overridden; a run's recorded config is not.
+FIX_PROFILE = "Fix it in the profile or override it with --set {key}=VALUE."
+FIX_RECORD = "The run's manifest is damaged (no stage writes this); start a new run rather than editing it."
+
+
+def check_ranges(config: TrainConfig, source: Path | str, fix: str = FIX_PROFILE) -> TrainConfig:
     """The config itself, or a ConfigError naming the first key outside its range."""
     for key, (allowed, words) in RANGES.items():
         value = getattr(config, key)
         if not allowed(value):
             raise ConfigError(f"{source}: {key} = {value!r} is out of range; allowed: {words}. "
-                              f"Fix it in the profile or override it with {key}=VALUE.")
+                              + fix.format(key=key))
     if config.max_steps == 0 and config.epochs == 0:
         raise ConfigError(f"{source}: epochs = {config.epochs!r} with max_steps = 0 trains nothing; "
                           "give epochs > 0 (e.g. epochs=3) or max_steps > 0 (e.g. max_steps=100).")
@@ -128,11 +135,20 @@ def load_profile(name: str, overrides: list[str] | tuple[str, ...] = ()) -> Trai
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: not valid TOML ({err}).") from err
     values.setdefault("profile", path.stem)
+    settable = sorted(f.name for f in dataclasses.fields(TrainConfig) if f.name != "profile")
     for override in overrides:
         key, sep, raw = override.partition("=")
+        key = key.strip()
         if not sep:
-            raise ConfigError(f"override {override!r}: write key=value, e.g. learning_rate=1e-4.")
-        values[key.strip()] = _parse_value(key.strip(), raw.strip())
+            raise ConfigError(f"--set {override!r}: write --set KEY=VALUE, e.g. --set learning_rate=1e-4.")
+        if key == "profile":
+            # the profile's name goes into the run id and the record: it must be a real profile's
+            raise ConfigError(f"--set {override!r}: the profile is not a setting; choose a profile with "
+                              f"--profile {'|'.join(PROFILES)}|FILE.toml.")
+        if key not in settable:
+            raise ConfigError(f"--set {override!r}: unknown key {key!r}; write --set KEY=VALUE with KEY one of "
+                              f"{settable}.")
+        values[key] = _parse_value(key, raw.strip())
     return _build(values, source)
 
 
@@ -141,6 +157,8 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the profile ({err.strerror}).") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: the profile is not UTF-8 text (byte {err.start}); save it as UTF-8 TOML.") from err
 
 
 def _parse_value(key: str, raw: str):
@@ -150,7 +168,7 @@ def _parse_value(key: str, raw: str):
         return raw  # a bare word, e.g. optimizer=adamw_torch; the type check below still applies
 
 
-def _build(values: dict, source: Path) -> TrainConfig:
+def _build(values: dict, source: Path | str, fix: str = FIX_PROFILE) -> TrainConfig:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -158,7 +176,7 @@ def _build(values: dict, source: Path) -> TrainConfig:
     missing = sorted(k for k, f in fields.items() if k not in values and f.default is dataclasses.MISSING)
     if missing:
         raise ConfigError(f"{source}: missing key(s) {missing}.")
-    return check_ranges(TrainConfig(**typed_values(TrainConfig, values, source)), source)
+    return check_ranges(TrainConfig(**typed_values(TrainConfig, values, source, fix)), source, fix)
 
 
 @dataclass(frozen=True)
@@ -190,21 +208,30 @@ class RunConfig:
         unknown = sorted(set(values) - set(fields))
         missing = sorted(k for k, f in fields.items() if k not in values and f.default is dataclasses.MISSING)
         if unknown or missing:
-            raise ConfigError(f"{source}: run config has unknown key(s) {unknown} or lacks {missing}.")
-        if not isinstance(values["profile"], dict) or not isinstance(values["model"], dict):
-            raise ConfigError(f"{source}: run config's profile and model must be tables.")
-        profile = _build(dict(values["profile"]), source)
-        rest = typed_values(cls, {k: v for k, v in values.items() if k not in ("profile", "model")}, source)
+            raise ConfigError(f"{source}: run config has unknown key(s) {unknown} or lacks {missing}. {FIX_RECORD}")
+        if not isinstance(values["profile"], dict):
+            raise ConfigError(f"{source}: run config's profile must be a table. {FIX_RECORD}")
+        model = values["model"]
+        if not isinstance(model, dict) or sorted(model) != sorted(MODEL_KEYS) or not all(
+                isinstance(model[k], str) for k in MODEL_KEYS):
+            raise ConfigError(f"{source}: run config's model = {model!r} must be a table of strings "
+                              f"{list(MODEL_KEYS)}. {FIX_RECORD}")
+        profile = _build(dict(values["profile"]), source, FIX_RECORD)
+        rest = typed_values(cls, {k: v for k, v in values.items() if k not in ("profile", "model")}, source,
+                            FIX_RECORD)
         if rest.get("max_new_tokens", 1) < 1:
-            raise ConfigError(f"{source}: max_new_tokens = {rest['max_new_tokens']} must be at least 1.")
-        return cls(profile=profile, model=dict(values["model"]), **rest)
+            raise ConfigError(f"{source}: max_new_tokens = {rest['max_new_tokens']} must be at least 1. {FIX_RECORD}")
+        if rest.get("merge_onto", MERGE_ONTO[0]) not in MERGE_ONTO:
+            raise ConfigError(f"{source}: merge_onto = {rest['merge_onto']!r} must be one of {list(MERGE_ONTO)}. "
+                              f"{FIX_RECORD}")
+        return cls(profile=profile, model=dict(model), **rest)
 
 
 class _Mismatch(Exception):
     pass
 
 
-def typed_values(cls: type, values: dict, source: Path | str) -> dict:
+def typed_values(cls: type, values: dict, source: Path | str, fix: str = FIX_PROFILE) -> dict:
     """`values` converted to `cls`'s field types (an int to a float, a TOML array to a tuple), or a ConfigError
     naming the key, the value and the type it needed."""
     hints = typing.get_type_hints(cls)
@@ -215,8 +242,7 @@ def typed_values(cls: type, values: dict, source: Path | str) -> dict:
         except _Mismatch:
             hint = hints[key]
             name = hint.__name__ if isinstance(hint, type) and typing.get_origin(hint) is None else str(hint)
-            raise ConfigError(f"{source}: {key} = {value!r} is not of type {name}; "
-                              f"give a {name} in the profile or as an override {key}=VALUE.") from None
+            raise ConfigError(f"{source}: {key} = {value!r} is not of type {name}. " + fix.format(key=key)) from None
     return typed
 
 

@@ -50,6 +50,7 @@ EVAL_FIELDS = (*FACT_FIELDS, "title")
 LEXICON_OF_FIELD = {"genres": "genres", "studios": "companies", "producers": "companies", "type": "type",
                     "title": "title"}
 EVAL_KEYS = ("id", "anime_id", "split", "field", "question", "gold")
+MANIFEST_KEYS = {"name": str, "sha256": str, "files": dict}  # what the later stages read from an evalset manifest
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                  "sixteen seventeen eighteen nineteen twenty").split()
 
@@ -278,10 +279,14 @@ def _counts(items) -> dict:
 
 def check_evalset_target(evalset: Evalset, out_dir: str | Path, *, force: bool = False) -> bool:
     """Whether `write_evalset` may write to `out_dir`, checked before anything is written: True if the
-    same evalset is already there (nothing to do). The harness only replaces a folder it recognises as its own
-    (an evalset whose manifest it can read), and one with other bytes only when asked (`force`); never a file,
-    never a foreign folder."""
+    same evalset is already there, intact (nothing to do). The harness only replaces a folder it recognises as
+    its own (an evalset whose manifest it can read, holding nothing but the files that manifest lists), one with
+    another evalset only when asked (`force`), and the same evalset with a damaged file always (same identity);
+    never a file, a foreign folder, nor the folder the command runs in or one above it."""
     out_dir = Path(out_dir)
+    if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
+        raise EvalsetError(f"--out {out_dir}: is the current folder or holds it; the harness replaces the whole "
+                           "--out folder, so give a folder of its own, e.g. --out evalsets/NAME.")
     if not out_dir.exists() and not out_dir.is_symlink():
         return False
     if not out_dir.is_dir() or out_dir.is_symlink():
@@ -292,19 +297,33 @@ def check_evalset_target(evalset: Evalset, out_dir: str | Path, *, force: bool =
         manifest = storage.read_json(manifest_path) if manifest_path.is_file() else None
     except storage.RecordError:
         manifest = None
-    if not isinstance(manifest, dict) or "sha256" not in manifest or "files" not in manifest:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str) \
+            or not isinstance(manifest.get("files"), dict):
         if any(out_dir.iterdir()):
             raise EvalsetError(f"{out_dir}: a folder that is not an evalset of the harness (no readable "
                                "manifest.json); the harness will not write into it or delete it. Choose another "
                                "--out or --name.")
         return False
-    if manifest["sha256"] == evalset.manifest["sha256"]:
+    same = manifest["sha256"] == evalset.manifest["sha256"]
+    if same and _intact(out_dir, manifest["files"]):
         return True
+    extra = sorted(p.name for p in out_dir.iterdir() if p.name not in {*manifest["files"], "manifest.json"})
+    if extra:
+        raise EvalsetError(f"{out_dir}: holds {extra} besides the evalset's own files; rebuilding replaces the "
+                           "whole folder and would delete them. Move them out, or choose another --out or --name.")
+    if same:
+        return False  # ours, with a damaged or missing file: rewrite it
     if not force:
         raise EvalsetError(f"{out_dir}: holds another evalset (sha256 {manifest['sha256'][:12]}…, this one "
                            f"{evalset.manifest['sha256'][:12]}…); runs recorded against it would no longer match. "
                            "Build under another --name, or pass --force to replace it.")
     return False
+
+
+def _intact(folder: Path, files: dict) -> bool:
+    """Whether every file the manifest lists is there with the sha256 it records."""
+    return all((folder / name).is_file() and storage.sha256_file(folder / name) == expected
+               for name, expected in files.items())
 
 
 def write_evalset(evalset: Evalset, out_dir: str | Path, *, force: bool = False) -> Path:
@@ -357,8 +376,12 @@ def load_evalset(folder: str | Path, *, verify: bool = True) -> Evalset:
     if not (folder / "manifest.json").is_file():
         raise EvalsetError(f"{folder}: not an evalset (no manifest.json); build one with `harness evalset build`.")
     manifest = storage.read_json(folder / "manifest.json")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind):
+            raise EvalsetError(f"{folder / 'manifest.json'}: not an evalset's manifest ({key!r} missing or not a "
+                               f"{kind.__name__}); rebuild it with `harness evalset build`.")
     if verify:
-        for name, expected in manifest.get("files", {}).items():
+        for name, expected in manifest["files"].items():
             path = folder / name
             if not path.is_file() or storage.sha256_file(path) != expected:
                 raise EvalsetError(f"{path}: missing or changed since the evalset was built (sha256 mismatch); "

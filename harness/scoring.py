@@ -93,10 +93,11 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     rows = storage.read_jsonl(path, ("id", "output"))
     seen: set[str] = set()
     for number, row in enumerate(rows, 1):
-        if row["id"] in seen:
-            raise ScoringError(f"{path}: id {row['id']!r} appears more than once (record {number}).")
+        # the type first: a list or object id cannot be looked up in `seen`
         if not isinstance(row["id"], str | int) or isinstance(row["id"], bool):
             raise ScoringError(f"{path}: record {number}: id must be text, got {row['id']!r}.")
+        if row["id"] in seen:
+            raise ScoringError(f"{path}: id {row['id']!r} appears more than once (record {number}).")
         if not isinstance(row["output"], str):
             raise ScoringError(f"{path}: record {number} (id {row['id']!r}): output must be text, got "
                                f"{type(row['output']).__name__} {row['output']!r}; write the model's answer as a "

@@ -118,3 +118,21 @@ def test_floor_comes_from_a_run_on_the_same_evalset(evalset, tmp_path):
     assert floor_summary(plain, f"{run}:m", sha256=sha) == floor["summary"]
     assert floor_summary(plain, sha256=sha) is None
     assert floor_summary(run, sha256="f" * 64) is None
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda item: item.__setitem__("hit", "yes"), r"item 1 \(id '.*'\): hit = 'yes' must be a bool"),
+    (lambda item: item.pop("id"), r"item 1 \(id None\): id = None must be a str"),
+    (lambda item: item.pop("split"), "split = None must be a str"),
+    (lambda item: item.__setitem__("field", 3), "field = 3 must be a str"),
+    (lambda item: item.__setitem__("anime_id", "1"), "anime_id = '1' must be a int"),
+])
+def test_damaged_score_items_name_the_file_and_item(evalset, tmp_path, damage, message):
+    import json
+    scored(evalset, answer_key(evalset), "m", tmp_path)
+    path = tmp_path / "m.scores.json"
+    data = json.loads(path.read_text())
+    damage(data["items"][0])
+    write_json(path, data)
+    with pytest.raises(ComparisonError, match=rf"m\.scores\.json: .*{message}"):
+        load_scores(path)

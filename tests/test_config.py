@@ -23,14 +23,14 @@ def test_overrides_are_typed():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["epoch=2"], r"unknown key\(s\) \['epoch'\]"),
+    (["epoch=2"], r"--set 'epoch=2': unknown key 'epoch'; write --set KEY=VALUE with KEY one of \[.*'epochs'"),
     (["epochs=three"], "epochs = 'three' is not of type float"),
     (["epochs=true"], "epochs = True is not of type float"),
     (["batch_size=2.5"], "batch_size = 2.5 is not of type int"),
     (["batch_size=true"], "batch_size = True is not of type int"),
     (["packing=yes"], "packing = 'yes' is not of type bool"),
     (["optimizer=1"], "optimizer = 1 is not of type str"),
-    (["epochs"], "write key=value"),
+    (["epochs"], "write --set KEY=VALUE"),
 ])
 def test_bad_overrides_are_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -139,3 +139,48 @@ def test_the_loss_plot_says_the_settings_it_ran_with():
     from harness.training import loss_title
     title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cpu")
     assert title == "RUN\nfast profile on gemma-3-270m: cpu, batch 8x1, 3 epochs, lr 0.001, QLoRA r64"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("profile=../../x", "choose a profile with --profile"),  # the name goes into the run id: it must not escape
+    ("profile=article", "choose a profile with --profile"),  # nor relabel the fast settings as the article's
+    ("=", r"--set '=': unknown key ''; write --set KEY=VALUE with KEY one of \[.*'batch_size'"),
+    ("nokey=1", r"--set 'nokey=1': unknown key 'nokey'"),
+])
+def test_set_keys_are_settings_and_name_the_flag(override, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_profile("fast", [override])
+    assert "fast.toml" not in str(err.value)
+
+
+def test_a_profile_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"lora_r = 64\n\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"bin\.toml: the profile is not UTF-8"):
+        load_profile(str(path))
+
+
+def _run_config(**changes):
+    from harness.config import RunConfig
+    values = {"evalset_dir": "/e", "model": {"spec": "m", "path": "/m", "kind": "hub"},
+              "profile": load_profile("fast").to_dict(), "merge_onto": "bf16"}
+    return RunConfig.from_dict({**values, **changes}, "runs/r/manifest.json")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"merge_onto": "fp4"}, r"merge_onto = 'fp4' must be one of \['nf4-dequantised', 'bf16'\]"),
+    ({"model": {"spec": "m"}}, "model = .* must be a table of strings"),
+    ({"model": {"spec": "m", "path": 1, "kind": "hub"}}, "model = .* must be a table of strings"),
+    ({"model": "m"}, "model = 'm' must be a table"),
+    ({"evalset_dir": 123}, "evalset_dir = 123 is not of type str"),
+    ({"profile": {**load_profile("fast").to_dict(), "epochs": -1}}, "epochs = -1.0 is out of range"),
+])
+def test_a_damaged_run_config_says_the_manifest_is_damaged(changes, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        _run_config(**changes)
+    text = str(err.value)
+    assert text.startswith("runs/r/manifest.json") and "manifest is damaged" in text and "override" not in text
+
+
+def test_a_good_run_config_loads():
+    assert _run_config().merge_onto == "bf16" and _run_config(merge_onto="nf4-dequantised").model["kind"] == "hub"

@@ -123,3 +123,50 @@ def test_korean_locale(tmp_path):
     evalset = build_evalset(generate_catalogue(60, 0), name="ko", locale="ko")
     assert any("장르" in i.question for i in evalset.items)
     assert evalset.manifest["locale"] == "ko"
+
+
+def test_force_never_deletes_what_the_user_added(tmp_path, synthetic_evalset):
+    out = write_evalset(synthetic_evalset, tmp_path / "t")
+    (out / "NOTES.md").write_text("mine")
+    (out / "extra").mkdir()
+    other = build_evalset(generate_catalogue(50, 9), name="t")
+    with pytest.raises(EvalsetError, match=r"holds \['NOTES.md', 'extra'\] besides the evalset's own files"):
+        write_evalset(other, out, force=True)
+    assert (out / "NOTES.md").read_text() == "mine" and (out / "extra").is_dir()
+    assert write_evalset(synthetic_evalset, out) == out  # the same evalset, intact: nothing to do, nothing lost
+    assert (out / "NOTES.md").exists()
+
+
+def test_a_damaged_file_of_the_same_evalset_is_rewritten(tmp_path, synthetic_evalset):
+    out = write_evalset(synthetic_evalset, tmp_path / "t")
+    good = (out / "eval.jsonl").read_bytes()
+    (out / "eval.jsonl").write_text("damaged\n")
+    with pytest.raises(EvalsetError, match="missing or changed"):
+        load_evalset(out)
+    write_evalset(synthetic_evalset, out)  # no --force needed: same identity
+    assert (out / "eval.jsonl").read_bytes() == good and load_evalset(out).manifest == synthetic_evalset.manifest
+    (out / "lexicon.json").unlink()
+    write_evalset(synthetic_evalset, out)
+    assert load_evalset(out).manifest == synthetic_evalset.manifest
+
+
+@pytest.mark.parametrize("out", [".", "..", "sub/.."])
+def test_the_current_folder_or_one_above_is_refused(tmp_path, monkeypatch, synthetic_evalset, out):
+    (tmp_path / "here" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(EvalsetError, match=f"--out {re.escape(out)}: is the current folder or holds it"):
+        write_evalset(synthetic_evalset, out, force=True)
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == ["sub"]
+
+
+@pytest.mark.parametrize("manifest, key", [
+    ({"files": {}, "sha256": "x"}, "name"),
+    ({"name": "n", "files": {}}, "sha256"),
+    ({"name": "n", "sha256": "x"}, "files"),
+    ({"name": "n", "sha256": "x", "files": []}, "files"),
+    ([1, 2], "name"),
+])
+def test_a_manifest_that_is_not_an_evalsets_names_the_key(tmp_path, manifest, key):
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EvalsetError, match=f"manifest.json: not an evalset's manifest \\('{key}' missing"):
+        load_evalset(tmp_path)

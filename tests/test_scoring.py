@@ -185,6 +185,8 @@ def test_verdicts_are_counted_in_the_summary(evalset):
     ('{"id": "a", "output": ["x"]}', "output must be text"),
     ('{"id": "a", "output": NaN}', "output must be text"),
     ('{"id": true, "output": "x"}', "id must be text"),
+    ('{"id": ["a"], "output": "x"}', "id must be text"),  # unhashable: checked before the duplicate look-up
+    ('{"id": {"a": 1}, "output": "x"}', "id must be text"),
 ])
 def test_non_text_answers_are_errors_naming_the_record(tmp_path, line, message):
     path = tmp_path / "p.jsonl"
