@@ -184,3 +184,10 @@ def test_a_damaged_run_config_says_the_manifest_is_damaged(changes, message):
 
 def test_a_good_run_config_loads():
     assert _run_config().merge_onto == "bf16" and _run_config(merge_onto="nf4-dequantised").model["kind"] == "hub"
+
+
+def test_the_run_config_knows_every_merge_base():
+    """config holds its own copy (config must not import the merge stage); the two must not drift."""
+    from harness.config import MERGE_ONTO
+    from harness.merging import MERGE_BASES
+    assert tuple(MERGE_ONTO) == tuple(MERGE_BASES)
