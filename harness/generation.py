@@ -54,7 +54,7 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
     """`partial_path` keeps finished answers and resumes from them; its header records `model_name` and
     `max_new_tokens`, which a resume must repeat."""
     settings = {"model": model_name, "max_new_tokens": max_new_tokens}
-    done = read_partial(partial_path, settings) if partial_path is not None else {}
+    done = read_partial(partial_path, settings, {item.id for item in items}) if partial_path is not None else {}
     todo = [item for item in items if item.id not in done]
     prompts = {item.id: chat_prompt(tokenizer, item.question) for item in todo}
     lengths = {i: len(tokenizer(p, add_special_tokens=False).input_ids) for i, p in prompts.items()}
@@ -95,9 +95,9 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
     return [Prediction(id=item.id, output=done[item.id]) for item in items]
 
 
-def read_partial(path: Path, settings: dict) -> dict[str, str]:
+def read_partial(path: Path, settings: dict, ids: set[str] | None = None) -> dict[str, str]:
     """The answers a partial file holds by question id ({} where there is none), once its header shows they were
-    made with `settings`."""
+    made with `settings`; each answer is a string, and (given `ids`) to one of the questions being answered."""
     rows = _partial_rows(path) if path.is_file() else []
     if not rows:
         return {}
@@ -115,6 +115,12 @@ def read_partial(path: Path, settings: dict) -> dict[str, str]:
     for number, row in answers:
         if "id" not in row or "output" not in row:
             raise RecordError(f"{path}: line {number}: missing \"id\" or \"output\"; each answer line needs both.")
+        if not isinstance(row["output"], str):
+            raise RecordError(f"{path}: line {number}: output {row['output']!r} is not a string; the file was edited "
+                              "or written by something else: delete the file to answer afresh.")
+        if not isinstance(row["id"], str) or (ids is not None and row["id"] not in ids):
+            raise RecordError(f"{path}: line {number}: id {row['id']!r} is not a question of this evalset; the file "
+                              "belongs to another evalset or was edited: delete the file to answer afresh.")
     return {row["id"]: row["output"] for _, row in answers}
 
 

@@ -109,8 +109,7 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
             alternatives[other] = answers(model, f"merge check: merged onto {other}")
             del model
             steps.advance(1)
-        from peft import PeftModel
-        quantized = PeftModel.from_pretrained(load_model(source, quantize=True, device=device), str(adapter))
+        quantized = _with_adapter(load_model(source, quantize=True, device=device), adapter)
         adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
         steps.advance(1)
     summary = {"onto": onto, "lora_delta_norm": round(delta, 4), **agreement(adapter_answers, merged_answers),
@@ -121,14 +120,29 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
 
 
 def _merged(source: ModelSource, adapter: Path, onto: str, device: str):
-    from peft import PeftModel
-
-    with_adapter = PeftModel.from_pretrained(merge_base(source, onto, device), str(adapter))
+    with_adapter = _with_adapter(merge_base(source, onto, device), adapter)
     delta = lora_delta_norm(with_adapter)
     if delta == 0.0:
         raise MergeError(f"{adapter}: every LoRA update B·A is zero, so the adapter changes nothing; "
                          "training did not update it (check the learning rate, steps and that loss was computed).")
     return with_adapter.merge_and_unload(), delta
+
+
+def _with_adapter(base, adapter: Path):
+    """The base with the adapter's weights attached; unreadable adapter files are a MergeError naming them."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(base, str(adapter))
+    except Exception as err:
+        if not (_is_safetensors_error(err) or isinstance(err, OSError | ValueError)):
+            raise
+        raise MergeError(f"{adapter}: the adapter files cannot be loaded ({type(err).__name__}: {err}); they are "
+                         "corrupt or incomplete: retrain with `harness train` or restore the adapter folder.") from err
+
+
+def _is_safetensors_error(err: Exception) -> bool:
+    return "safetensors" in (type(err).__module__ or "").lower() or "safetensors" in str(err).lower()
 
 
 def agreement(reference: list, candidate: list) -> dict:

@@ -113,17 +113,29 @@ def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest
 
 @contextmanager
 def continue_run(run_dir: str | Path, command: str) -> Iterator[Path]:
-    """Run one more stage (merge, generate) on an existing run: running while it works, then complete or
-    failed, so the record always says how the last command on it ended."""
+    """Run one more stage (merge, generate) on an existing run: running while it works, then complete, partial
+    or failed, so the record always says how the last command on it ended. A stage the harness refused (a
+    HarnessError: the check failed before anything changed) leaves the status as it was and is recorded under
+    `last_refused`; a crash or kill marks the run failed."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if manifest["status"] == "running":
-        raise RunError(f"{run_dir}: another process is working on this run (pid {manifest['process']['pid']}).")
+        raise RunError(f"{run_dir}: another process is working on this run (pid {manifest['process'].get('pid')}); "
+                       "wait for it to finish.")
+    before = {key: manifest[key] for key in ("status", "error", "process") if key in manifest}
     update_manifest(run_dir, lambda m: m.update(status="running", process={"host": socket.gethostname(),
                                                                             "pid": os.getpid()}))
     started = time.perf_counter()
     try:
         yield run_dir
+    except HarnessError as err:
+        refusal = {"command": command, "error": str(err)}
+
+        def refused(m: dict) -> None:
+            m.pop("error", None)
+            m.update(before, last_refused=refusal)
+        update_manifest(run_dir, refused)
+        raise
     except BaseException as err:
         _finish(run_dir, "failed", started, error="".join(traceback.format_exception_only(err)).strip(), step=command)
         raise
@@ -141,11 +153,24 @@ def timed(run_dir: Path, step: str) -> Iterator[None]:
 
 
 def _mark_done(run_dir: Path, stage: str) -> None:
+    """Mark `stage` done, and every stage made from its output no longer done: it must be run again."""
     def change(manifest: dict) -> None:
         stages = manifest.setdefault("stages", {"required": [], "done": []})
-        if stage not in stages["done"]:
-            stages["done"].append(stage)
+        stale = set(invalidated_by(stage))
+        stages["done"] = [s for s in stages["done"] if s != stage and s not in stale] + [stage]
     update_manifest(run_dir, change)
+
+
+def invalidated_by(stage: str) -> tuple[str, ...]:
+    """The stages whose output was made from `stage`'s: training feeds the merge and everything after it; the
+    merge feeds the merged model's answers and the scores; any model's answers feed the scores."""
+    if stage == "train":
+        return TRAINING_STAGES[1:]
+    if stage == "merge":
+        return ("generate:merged", "score")
+    if stage.startswith(("generate:", "predict:")):
+        return ("score",)
+    return ()
 
 
 def stages_left(manifest: dict) -> list[str]:
@@ -173,15 +198,69 @@ def _finish(run_dir: Path, status: str | None, started: float, error: str | None
     update_manifest(run_dir, change)
 
 
+class ManifestError(RunError):
+    """A manifest.json that is not a run's; `problem` is the short reason (for a listing row)."""
+
+    def __init__(self, message: str, problem: str):
+        super().__init__(message)
+        self.problem = problem
+
+
 def read_manifest(run_dir: str | Path) -> dict:
-    """The manifest with its effective status: "running" from a process that no longer exists is "failed"."""
+    """The manifest with its effective status: "running" from a process that no longer exists is "failed".
+    A manifest that is not a run's (an evalset's, or one edited out of shape) is a ManifestError naming the key."""
     run_dir = Path(run_dir)
-    if not (run_dir / "manifest.json").is_file():
+    path = run_dir / "manifest.json"
+    if not path.is_file():
         raise RunError(f"{run_dir}: not a run directory (no manifest.json).")
-    manifest = storage.read_json(run_dir / "manifest.json")
-    if manifest.get("status") == "running" and not _writer_alive(manifest.get("process", {})):
+    try:
+        manifest = storage.read_json(path)
+    except storage.RecordError as err:
+        raise ManifestError(f"{err} Restore the run's manifest.json or delete the run.", "not valid JSON") from err
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        if isinstance(manifest, dict) and "run_id" not in manifest and ("files" in manifest or
+                                                                         "template_version" in manifest):
+            raise ManifestError(f"{path} is an evalset's manifest, not a run's: pass a run directory (one that "
+                                "`harness run` or `harness train` wrote under runs/).", problem)
+        raise ManifestError(f"{path}: {problem}, so this is not a run's manifest as the harness writes it; restore "
+                            "it from a backup or start a new run.", problem)
+    if manifest["status"] == "running" and not _writer_alive(manifest.get("process", {})):
         manifest = {**manifest, "status": "failed", "error": "interrupted: the process that ran it is gone"}
     return manifest
+
+
+def manifest_problem(manifest) -> str | None:
+    """What makes `manifest` not a run's manifest (a short phrase naming the key), or None when it is one."""
+    def is_str(value) -> bool:
+        return isinstance(value, str)
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    if "run_id" not in manifest and ("files" in manifest or "template_version" in manifest):
+        return "an evalset's manifest, not a run's"
+    for key in ("run_id", "status"):
+        if not is_str(manifest.get(key)):
+            return f"{key} is missing or not a string"
+    if not isinstance(manifest.get("config"), dict):
+        return "config is missing or not a table"
+    model = manifest["config"].get("model")
+    if model is not None and not (isinstance(model, dict) and set(model) == {"spec", "path", "kind"}
+                                  and all(is_str(v) for v in model.values())):
+        return "config.model is not a table of spec, path and kind strings"
+    evalset = manifest.get("evalset")
+    if not (isinstance(evalset, dict) and is_str(evalset.get("name")) and is_str(evalset.get("sha256"))):
+        return "evalset is not a table with name and sha256 strings"
+    if not isinstance(manifest.get("timings"), dict):
+        return "timings is missing or not a table"
+    if "process" in manifest and not isinstance(manifest["process"], dict):
+        return "process is not a table"
+    stages = manifest.get("stages", {})
+    if not isinstance(stages, dict):
+        return "stages is not a table"
+    if not all(isinstance(stages.get(key, []), list) and all(is_str(s) for s in stages.get(key, []))
+               for key in ("required", "done")):
+        return "stages.required and stages.done are not lists of stage names"
+    return None
 
 
 def _writer_alive(process: dict) -> bool:
@@ -202,18 +281,25 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
     if not Path(runs_dir).is_dir():
         raise RunError(f"{runs_dir}: no such folder of runs; pass --runs-dir where `harness run` wrote them.")
     for run_dir in sorted(p for p in Path(runs_dir).glob("*") if (p / "manifest.json").is_file()):
-        try:
+        try:  # one bad run is one bad row, never a lost listing
             manifest = read_manifest(run_dir)
-            headline = _headline(run_dir)
-            evalset = manifest["evalset"]["name"]
-        except (storage.RecordError, KeyError, TypeError, AttributeError) as err:  # one bad run is one bad row
-            rows.append({"run": run_dir.name, "status": "unreadable", "evalset": str(err)[:80], "created": None,
-                         "headline": {}, "total_s": None, "left": []})
+        except ManifestError as err:
+            rows.append(_unreadable(run_dir, f"unreadable manifest: {err.problem}"))
             continue
-        rows.append({"run": run_dir.name, "status": manifest["status"], "evalset": evalset,
+        try:
+            headline = _headline(run_dir)
+        except (HarnessError, KeyError, TypeError, AttributeError, ValueError, StopIteration):
+            rows.append(_unreadable(run_dir, "unreadable scores.json: not as `harness score` writes it"))
+            continue
+        rows.append({"run": run_dir.name, "status": manifest["status"], "evalset": manifest["evalset"]["name"],
                      "created": manifest.get("created"), "headline": headline,
-                     "total_s": manifest.get("timings", {}).get("total"), "left": stages_left(manifest)})
+                     "total_s": manifest["timings"].get("total"), "left": stages_left(manifest)})
     return rows
+
+
+def _unreadable(run_dir: Path, why: str) -> dict:
+    return {"run": run_dir.name, "status": "unreadable", "evalset": why, "created": None, "headline": {},
+            "total_s": None, "left": []}
 
 
 def _headline(run_dir: Path) -> dict:

@@ -125,3 +125,17 @@ def test_empty_partial_file_starts_afresh(tmp_path, monkeypatch):
     path.write_bytes(b"")
     predictions, asked = answer(path, monkeypatch=monkeypatch)
     assert len(asked) == 7 and json.loads(path.read_text().splitlines()[0])["partial_of"] == "harness.predictions"
+
+
+@pytest.mark.parametrize(("row", "complaint"), [
+    ({"id": "q99", "output": "99 has 4 episodes"}, "id 'q99' is not a question of this evalset"),
+    ({"id": ["q5"], "output": "5 has 4 episodes"}, r"id \['q5'\] is not a question of this evalset"),
+    ({"id": "q5", "output": 5}, "output 5 is not a string"),
+])
+def test_partial_answer_to_no_question_or_not_a_string_is_an_error_naming_the_line(tmp_path, monkeypatch, row,
+                                                                                    complaint):
+    """A foreign id once made progress read 8/7; an integer answer was copied into the predictions."""
+    path = interrupted(tmp_path, monkeypatch)  # the header and four answers: the added row is line 6
+    path.write_text(path.read_text() + json.dumps(row) + "\n")
+    with pytest.raises(RecordError, match=rf"{path.name}: line 6: {complaint}.*delete the file"):
+        answer(path, monkeypatch=monkeypatch)

@@ -76,3 +76,98 @@ def test_listing_a_missing_folder_is_an_error(tmp_path):
     from harness.runs import RunError
     with pytest.raises(RunError, match="no such folder"):
         list_runs(tmp_path / "nope")
+
+
+def _tamper(run_dir, change):
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda m: m["config"].__setitem__("model", {"spec": "x"}), "config.model"),
+    (lambda m: m.pop("config"), "config"),
+    (lambda m: m.__setitem__("stages", "all"), "stages"),
+    (lambda m: m.__setitem__("evalset", None), "evalset"),
+    (lambda m: m["evalset"].__setitem__("sha256", 5), "evalset"),
+    (lambda m: m.pop("status"), "status"),
+    (lambda m: m.__setitem__("timings", []), "timings"),
+    (lambda m: m["stages"].__setitem__("done", "train"), "stages"),
+])
+def test_a_tampered_manifest_is_a_run_error_naming_the_key(tmp_path, change, key):
+    from harness.runs import RunError, continue_run
+    with open_run(tmp_path, label="x", config={"model": {"spec": "s", "path": "p", "kind": "local"}},
+                  evalset_manifest=EVALSET) as run_dir:
+        pass
+    _tamper(run_dir, change)
+    with pytest.raises(RunError, match=rf"manifest\.json: {key}"):
+        read_manifest(run_dir)
+    with pytest.raises(RunError), continue_run(run_dir, "score"):
+        pass
+
+
+def test_an_evalset_folder_is_not_a_run(tmp_path):
+    from harness.runs import RunError, continue_run
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "e", "sha256": "0" * 64, "template_version": "1",
+                                                        "files": {}}))
+    with pytest.raises(RunError, match="is an evalset's manifest, not a run's"):
+        read_manifest(tmp_path)
+    with pytest.raises(RunError, match="evalset's manifest"), continue_run(tmp_path, "merge"):
+        pass
+
+
+def test_malformed_manifests_are_short_unreadable_rows_and_the_listing_survives(tmp_path):
+    with open_run(tmp_path, label="good", config={}, evalset_manifest=EVALSET):
+        pass
+    bodies = {"stages": None, "json": "{not json", "empty": "", "list": "[]", "status": '{"status": 5}'}
+    for name, body in bodies.items():
+        bad = tmp_path / f"20990101-000000-{name}-0000"
+        bad.mkdir()
+        if body is None:
+            manifest = json.loads(next(tmp_path.glob("*-good-*/manifest.json")).read_text())
+            body = json.dumps({**manifest, "stages": "all"})
+        (bad / "manifest.json").write_text(body)
+    rows = {r["run"].split("-")[2]: r for r in list_runs(tmp_path)}
+    assert rows["good"]["status"] == "complete"
+    assert rows["stages"]["evalset"] == "unreadable manifest: stages is not a table"
+    assert rows["json"]["evalset"] == rows["empty"]["evalset"] == "unreadable manifest: not valid JSON"
+    assert rows["list"]["evalset"] == "unreadable manifest: not a JSON object"
+    assert all(rows[n]["status"] == "unreadable" for n in bodies)
+    assert not any("object" in rows[n]["evalset"] and "attribute" in rows[n]["evalset"] for n in bodies)
+
+
+@pytest.mark.parametrize("stage, undone", [
+    ("merge", {"generate:merged", "score"}),
+    ("generate:base", {"score"}),
+    ("generate:merged", {"score"}),
+    ("train", {"merge", "generate:base", "generate:merged", "score"}),
+    ("score", set()),
+])
+def test_rerunning_a_stage_undoes_the_stages_made_from_it(tmp_path, stage, undone):
+    from harness.runs import TRAINING_STAGES, continue_run, stages_left
+    with open_run(tmp_path, label="x", config={}, evalset_manifest=EVALSET, stages=TRAINING_STAGES) as run_dir:
+        for done in TRAINING_STAGES:
+            with timed(run_dir, done):
+                pass
+    assert read_manifest(run_dir)["status"] == "complete"
+    with continue_run(run_dir, stage):
+        pass
+    manifest = read_manifest(run_dir)
+    assert set(stages_left(manifest)) == undone
+    assert manifest["status"] == ("partial" if undone else "complete")
+
+
+def test_a_refused_stage_leaves_the_status_as_it_was(tmp_path):
+    from harness.errors import HarnessError
+    from harness.runs import continue_run
+    with open_run(tmp_path, label="x", config={}, evalset_manifest=EVALSET) as run_dir:
+        pass
+    with pytest.raises(HarnessError), continue_run(run_dir, "score"):
+        raise HarnessError("the evalset was rebuilt")
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "complete" and "error" not in manifest
+    assert manifest["last_refused"] == {"command": "score", "error": "the evalset was rebuilt"}
+    with pytest.raises(KeyboardInterrupt), continue_run(run_dir, "score"):
+        raise KeyboardInterrupt
+    assert read_manifest(run_dir)["status"] == "failed"

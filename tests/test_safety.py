@@ -201,3 +201,54 @@ def test_default_names_from_odd_file_names_are_folder_names(here, data, name):
     shutil.copy(Path(__file__).parent / "data" / "tiny.csv", here / data)
     assert main(["evalset", "build", "--data", data, "--rows", "20", "--seed", "1"]) == 0
     assert [p.name for p in (here / "evalsets").iterdir()] == [name]
+
+
+def _tamper_manifest(run_dir, change):
+    import json
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("command", [["merge"], ["generate", "--model", "base"], ["score"]])
+def test_a_stage_pointed_at_an_evalset_folder_is_refused_naming_it(scored_run, capsys, command):
+    evalset_dir = scored_run.parent.parent / "evalsets" / "e"
+    assert main([command[0], str(evalset_dir), *command[1:]]) == 2
+    assert "is an evalset's manifest, not a run's" in capsys.readouterr().err
+    assert main(["train", "--resume", str(evalset_dir)]) == 2
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m["config"].__setitem__("model", {"spec": "x"}),
+    lambda m: m.pop("config"),
+    lambda m: m.__setitem__("stages", "all"),
+    lambda m: m.__setitem__("evalset", None),
+])
+def test_a_tampered_run_manifest_is_an_error_not_a_traceback(scored_run, capsys, change):
+    _tamper_manifest(scored_run, change)
+    assert main(["score", str(scored_run)]) == 2
+    assert "manifest.json" in capsys.readouterr().err
+    assert main(["runs", "list", "--runs-dir", str(scored_run.parent)]) == 0
+
+
+def test_a_refused_stage_leaves_a_complete_run_complete(scored_run, capsys):
+    from harness.runs import read_manifest
+    _tamper_manifest(scored_run, lambda m: m["evalset"].__setitem__("sha256", "f" * 64))  # as if rebuilt since
+    assert main(["score", str(scored_run)]) == 2
+    manifest = read_manifest(scored_run)
+    assert manifest["status"] == "complete" and "error" not in manifest
+    assert manifest["last_refused"]["command"] == "score" and "rebuilt" in manifest["last_refused"]["error"]
+
+
+def test_a_corrupt_adapter_is_a_merge_error_naming_its_folder(tmp_path):
+    torch = pytest.importorskip("torch")
+    from peft import LoraConfig, get_peft_model
+
+    from harness.merging import MergeError, _with_adapter
+    adapter = tmp_path / "adapter"
+    get_peft_model(torch.nn.Sequential(torch.nn.Linear(4, 4)), LoraConfig(r=2, target_modules=["0"])).save_pretrained(
+        adapter)
+    (adapter / "adapter_model.safetensors").write_bytes(b"not tensors")
+    with pytest.raises(MergeError, match=rf"{adapter}: the adapter files cannot be loaded.*retrain.*restore"):
+        _with_adapter(torch.nn.Sequential(torch.nn.Linear(4, 4)), adapter)
