@@ -85,6 +85,10 @@ def join_answers(items: Sequence[QAItem], outputs: dict[str, dict[str, str]],
 def read_answers(run_dir: Path, models: Sequence[str] = MODELS) -> list[AnswerRow]:
     """Every question of the run's evalset with each model's answer (RUN/predictions/MODEL.jsonl) and verdict
     (RUN/scores.json)."""
+    stages = read_manifest(run_dir).get("stages") or {}
+    if "score" in stages.get("required", []) and "score" not in stages.get("done", []):
+        raise RunError(f"{run_dir}: its answers changed since they were scored (or were never scored); run "
+                       f"`harness score {run_dir}` first, so no answer is shown beside another's verdict.")
     evalset = run_evalset(run_dir)
     scored = storage.read_json(run_dir / "scores.json")["models"]
     missing = [model for model in models if model not in scored]

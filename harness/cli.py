@@ -238,7 +238,8 @@ def parser() -> argparse.ArgumentParser:
 OUT_KINDS = {
     "score": lambda text: text.lstrip().startswith("{") and '"format": "harness.scores/' in text[:200],
     "comparison": lambda text: text.lstrip().startswith("{") and '"format": "harness.comparison/' in text[:200],
-    "html": lambda text: text.lstrip().lower().startswith("<!doctype html>") and "harness" in text[:2000].lower(),
+    "html": lambda text: text.lstrip().lower().startswith("<!doctype html>") and
+    '<meta name="generator" content="harness">' in text[:2000],
 }
 
 
@@ -251,6 +252,9 @@ def check_out(path: Path, flag: str, kind: str) -> Path:
             raise HarnessError(f"{flag} {path}: {parent} is a file, not a folder; give a path in a folder.")
     if path.is_dir():
         raise HarnessError(f"{flag} {path}: is a folder; give a file path, e.g. {path / ('out.' + kind)}.")
+    if (path.parent / "manifest.json").is_file():
+        raise HarnessError(f"{flag} {path}: is inside a run or evalset folder, whose records the harness writes "
+                           "itself; choose a path outside it.")
     if path.exists():
         try:
             text = path.read_text(encoding="utf-8")[:4000]

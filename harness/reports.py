@@ -26,7 +26,7 @@ from rich.text import Text
 from harness import storage
 from harness.comparison import ComparisonRow, VerdictMove, verdict_moves
 from harness.matching import VERDICTS
-from harness.runs import read_manifest
+from harness.runs import RunError, read_manifest
 
 FLOOR = "majority"  # the model in scores.json that answers every question with its field's commonest value
 
@@ -249,12 +249,23 @@ class RunView:
 
 
 def read_run(run_dir: str | Path) -> RunView:
+    """A scored run, or a RunError: its scores missing, not a run's, or older than its answers."""
     run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    stages = manifest.get("stages") or {}
+    if "score" in stages.get("required", []) and "score" not in stages.get("done", []):
+        raise RunError(f"{run_dir}: its answers are not scored as they stand (status {manifest['status']}); run "
+                       f"`harness score {run_dir}` first, or the stage it names as next.")
+    if not (run_dir / "scores.json").is_file() or not (run_dir / "comparison.json").is_file():
+        raise RunError(f"{run_dir}: no scores.json or comparison.json; run `harness score {run_dir}`.")
     scores = storage.read_json(run_dir / "scores.json")
     comparison = storage.read_json(run_dir / "comparison.json")
+    if not isinstance(scores, dict) or not {"baseline", "candidate", "models"} <= set(scores):
+        raise RunError(f"{run_dir / 'scores.json'}: not a run's scores (no baseline, candidate and models); "
+                       f"run `harness score {run_dir}` to write it again.")
     a, b, models = scores["baseline"], scores["candidate"], scores["models"]
     merge = run_dir / "merge.json"
-    return RunView(run_dir=run_dir, manifest=read_manifest(run_dir), a=a, b=b,
+    return RunView(run_dir=run_dir, manifest=manifest, a=a, b=b,
                    summaries={name: data["summary"] for name, data in models.items()},
                    rows=[ComparisonRow.from_dict(r) for r in comparison["rows"]],
                    moves=verdict_moves({**models[a], "source": a}, {**models[b], "source": b}),

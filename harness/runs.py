@@ -122,9 +122,16 @@ def continue_run(run_dir: str | Path, command: str) -> Iterator[Path]:
     if manifest["status"] == "running":
         raise RunError(f"{run_dir}: another process is working on this run (pid {manifest['process'].get('pid')}); "
                        "wait for it to finish.")
-    before = {key: manifest[key] for key in ("status", "error", "process") if key in manifest}
-    update_manifest(run_dir, lambda m: m.update(status="running", process={"host": socket.gethostname(),
-                                                                            "pid": os.getpid()}))
+    before = {key: manifest[key] for key in ("status", "error", "process", "stages") if key in manifest}
+
+    def start(m: dict) -> None:
+        # Until it ends, the stage and what is made from it are not done: a run killed mid-merge must not
+        # read as merged, nor its old answers as the new model's.
+        stages = m.setdefault("stages", {"required": [], "done": []})
+        stale = {command, *invalidated_by(command)}
+        stages["done"] = [s for s in stages["done"] if s not in stale]
+        m.update(status="running", process={"host": socket.gethostname(), "pid": os.getpid()})
+    update_manifest(run_dir, start)
     started = time.perf_counter()
     try:
         yield run_dir

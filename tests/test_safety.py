@@ -252,3 +252,42 @@ def test_a_corrupt_adapter_is_a_merge_error_naming_its_folder(tmp_path):
     (adapter / "adapter_model.safetensors").write_bytes(b"not tensors")
     with pytest.raises(MergeError, match=rf"{adapter}: the adapter files cannot be loaded.*retrain.*restore"):
         _with_adapter(torch.nn.Sequential(torch.nn.Linear(4, 4)), adapter)
+
+
+def test_stale_scores_are_never_shown_beside_new_answers(scored_run, capsys):
+    """A re-run stage makes the scores stale until `harness score RUN`: report and --items refuse until then."""
+    from harness.runs import TRAINING_STAGES, continue_run, update_manifest
+    update_manifest(scored_run, lambda m: m.update(stages={"required": list(TRAINING_STAGES),
+                                                           "done": list(TRAINING_STAGES)}))
+    assert main(["report", str(scored_run), "--items"]) == 0
+    with continue_run(scored_run, "generate:merged"):
+        pass
+    assert main(["report", str(scored_run), "--items"]) == 2
+    assert main(["report", str(scored_run)]) == 2
+    assert "harness score" in capsys.readouterr().err
+    assert main(["score", str(scored_run)]) == 0
+    assert main(["report", str(scored_run), "--items"]) == 0
+
+
+def test_a_stage_killed_midway_is_not_done(scored_run):
+    from harness.runs import continue_run, read_manifest
+    with pytest.raises(KeyboardInterrupt), continue_run(scored_run, "merge"):
+        raise KeyboardInterrupt  # killed while writing merged/
+    done = read_manifest(scored_run)["stages"]["done"]
+    assert "merge" not in done and "generate:merged" not in done and "score" not in done
+
+
+def test_score_out_never_replaces_a_run_record(scored_run, capsys):
+    import json
+    scores = scored_run / "scores.json"
+    before = scores.read_bytes()
+    evalset = json.loads((scored_run / "manifest.json").read_text())["config"]["evalset_dir"]
+    assert main(["score", "--evalset", evalset, "--predictions", str(scored_run / "predictions" / "merged.jsonl"),
+                 "--out", str(scores)]) == 2
+    assert "inside a run or evalset folder" in capsys.readouterr().err and scores.read_bytes() == before
+
+
+def test_evalset_out_through_a_file_is_named(here, capsys):
+    (here / "notes.txt").write_text("keep")
+    assert main([*BUILD, "--out", "notes.txt/sub"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
