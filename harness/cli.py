@@ -71,9 +71,10 @@ from harness.templates import LOCALES
 from harness.training import train_adapter
 
 DEFAULT_SYNTHETIC_ROWS = 1000
-# `harness run` sizes: 2 CPU cores train ~45 tokens/s, so the CPU default is a dozen anime, small batches
-# (more optimizer steps per record), three epochs and no packing (packed rows without a varlen attention
-# kernel cost quadratic memory); a GPU gets a catalogue of the Kaggle table's order and the profile as written.
+# `harness run` sizes: a CPU trains two orders of magnitude slower than a GPU (figures in harness/BENCH_NOTES.md),
+# so its default is a dozen anime, small batches (more optimizer steps per record), three epochs and no packing
+# (packed rows without a varlen attention kernel cost quadratic memory); a GPU gets a catalogue of the Kaggle
+# table's order and the profile as written. Revisit when the CPU step gets cheaper.
 DEFAULT_CPU_ROWS = 12
 DEFAULT_GPU_ROWS = 1000
 CPU_OVERRIDES = {"fast": ("batch_size=8", "epochs=3", "packing=false")}  # the article recipe stays as written

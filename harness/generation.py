@@ -252,13 +252,13 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
 
 
 def default_batch_size() -> int:
-    # `harness bench` on an H200 (gemma-3-270m, 40 new tokens), dynamic cache: 227 questions/s at batch 256,
-    # 741 at 1,024, 923 at 2,048, 1,239 at 4,096 (harness/BENCH_NOTES.md, 11). Out of memory halves the batch.
+    # The largest batch `harness bench` measured on an H200 answered fastest (harness/BENCH_NOTES.md, section 11);
+    # out of memory halves it, so a smaller card only pays a retry.
     return 4096 if device_name() == "cuda" else 16
 
 
-# The static cache answered 1,655 questions/s against the dynamic cache's 1,239 (H200, batch 4,096), but
-# compiles its step first (45-58 s): it saves time from ~200,000 questions (41 s / (1/1,239 - 1/1,655) s).
+# The static cache decodes faster but compiles its step first: it pays for itself only above the question
+# count where the saved time exceeds the compile (its measured break-even: harness/BENCH_NOTES.md, section 11).
 STATIC_CACHE_FROM = 200_000
 
 
