@@ -164,6 +164,13 @@ def test_cli_train_resume_merge_generate(tmp_path, monkeypatch, tiny_source):
     tiny = ["--model", tiny_source.path, "--set", "max_steps=2", "--set", "save_steps=1", "--set", "batch_size=4"]
     assert main(["train", "--evalset", "evalsets/e", *tiny]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
+    assert main(["train", "--resume", str(run_dir)]) == 2  # its training finished: nothing to resume
+    from harness.runs import update_manifest
+
+    def killed_after_the_last_checkpoint(m):  # what a kill leaves: the stage not done, the process gone
+        m["stages"]["done"].remove("train")
+        m["status"] = "failed"
+    update_manifest(run_dir, killed_after_the_last_checkpoint)
     assert main(["train", "--resume", str(run_dir)]) == 0
     assert json.loads((run_dir / "training.json").read_text())["resumed_from_step"] == 2
     assert main(["merge", str(run_dir), "--max-new-tokens", "4", "--batch-size", "4"]) == 0
