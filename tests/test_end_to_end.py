@@ -27,7 +27,8 @@ def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_sourc
     training = json.loads((run_dir / "training.json").read_text())
     assert training["steps"] == 3 and training["tokens"] > 0 and training["device"] == "cpu"
     merge = json.loads((run_dir / "merge.json").read_text())
-    assert merge["lora_delta_norm"] > 0 and 0 <= merge["agreement"] <= 1
+    assert merge["lora_delta_norm"] > 0 and merge["onto"] == "nf4-dequantised" and merge["sample"] > 0
+    assert round(merge["agreement"] * merge["sample"]) == merge["sample"] - len(merge["disagreements"])
     for name in ("adapter/adapter_model.safetensors", "merged/model.safetensors", "report.md", "plots/loss.png",
                  "plots/accuracy.png", "comparison.json"):
         assert (run_dir / name).is_file(), name
@@ -39,8 +40,11 @@ def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_sourc
     for model, data in scores["models"].items():
         assert len(data["items"]) == questions, model
         assert len((run_dir / "predictions" / f"{model}.jsonl").read_text().splitlines()) == questions
-        for split, fields in data["summary"].items():
-            assert 0 <= fields["all"]["accuracy"] <= 1 and fields["all"]["n"] > 0, (model, split)
+        for split, fields in data["summary"].items():  # the summary counts exactly the items it summarises
+            in_split = [item for item in data["items"] if item["split"] == split]
+            assert fields["all"]["n"] == len(in_split) > 0, (model, split)
+            assert fields["all"]["hits"] == sum(item["hit"] for item in in_split), (model, split)
+            assert sum(fields["all"]["verdicts"].values()) == len(in_split), (model, split)
     base = scores["models"]["base"]["summary"]
     assert base["verbatim"]["all"]["accuracy"] < 0.2  # fictional facts: the base model cannot know them
     assert not list((run_dir / "predictions").glob("*.partial.jsonl"))

@@ -59,6 +59,7 @@ def test_reverse_questions_single_out_one_anime(synthetic_evalset):
     assert reverse and len(reverse) == len(set(reverse))
 
 
+@pytest.mark.realdata
 def test_no_question_or_answer_shows_a_missing_marker(real_sample):
     evalset = build_evalset(read_catalogue_csv(real_sample), name="r")
     texts = [i.question for i in evalset.items] + [m["content"] for r in evalset.train for m in r["messages"]]
