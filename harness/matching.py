@@ -20,6 +20,7 @@ each span compared whole with `ratio`; a set field is a hit only when the set na
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 import unicodedata
@@ -257,13 +258,14 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
     tokens = normalise(text).split()
     if not isinstance(lexicon, Lexicon):
         lexicon = Lexicon(lexicon)
-    spelled = cased_tokens(text, normalise) if lexicon.frame else tokens
-    listed = _list_starts(text, normalise, len(tokens))
+    # The case-kept tokens and the list boundaries cost two more passes over the text: made only when asked.
+    spelled = functools.cache(lambda: cased_tokens(text, normalise))
+    listed = functools.cache(lambda: _list_starts(text, normalise, len(tokens)))
     bare = [_KOREAN_ENDING.sub("", t) if _HANGUL_END.search(t) else t for t in tokens]
     forms_by_length = lexicon.by_token_count
     used = [False] * len(tokens)
     found: list[tuple[int, str]] = []
-    longest = max((len(f.split()) for f in lexicon), default=0) + 1  # +1: 'j c staff' may be written 'jc staff'
+    longest = max(forms_by_length, default=0) + 1  # +1: 'j c staff' may be written 'jc staff'
     for fuzzy in (False, True):
         if fuzzy and threshold >= 100:
             break
@@ -272,7 +274,8 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
                 if any(used[start:start + length]):
                     continue
                 span = " ".join(tokens[start:start + length])
-                if span in lexicon.frame and (fuzzy or spelled is None or lexicon.spelled.get(span) != spelled[start]):
+                if span in lexicon.frame and (fuzzy or span not in lexicon.spelled or spelled() is None
+                                              or lexicon.spelled[span] != spelled()[start]):
                     continue
                 if fuzzy:
                     named = _fuzzy_name(span, forms_by_length[length], lexicon, threshold)
@@ -290,7 +293,7 @@ def find_mentions(text: str, lexicon: Mapping[str, str], normalise=normalise_nam
                     used[start:end] = [True] * length
                     continue
                 if end < len(tokens) and not used[end] and tokens[end] in lexicon.designators \
-                        and end not in listed and not _starts_a_form(tokens, end, lexicon):
+                        and end not in listed() and not _starts_a_form(tokens, end, lexicon):
                     named = _designated(span, tokens[end], named, lexicon, threshold)
                     end += named.startswith("?")
                 used[start:end] = [True] * (end - start)
@@ -407,8 +410,13 @@ def strip_echo(output: str, subject: str) -> str:
     """The output without the title the question named: 'Gundam 0083 has 13 episodes' answers 13 alone."""
     if not subject:
         return output
-    pattern = r"\s+".join(re.escape(word) for word in subject.split())
-    return re.sub(pattern, " ", output, flags=re.IGNORECASE)
+    return _name_pattern(subject).sub(" ", output)
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_pattern(name: str) -> re.Pattern:
+    """A name written with any spacing, any case; compiled once per name, not once per answer."""
+    return re.compile(r"\s+".join(re.escape(word) for word in name.split()), re.IGNORECASE)
 
 
 _WORD = re.compile(r"\w+")
@@ -562,12 +570,12 @@ _EPISODE_COUNT = re.compile(r"\d+\s*(?:episodes?\b|화|편)", re.IGNORECASE)
 
 
 def verdict(field: str, output: str, cleaned: str, match: Match, gold, *, frame: frozenset[str],
-            stated: list[str]) -> tuple[str, dict]:
+            stated) -> tuple[str, dict]:
     """The class of one answer, and what explains it:
     correct; partial (a set with members missing or extra: which); wrong_value (a value of this field, not the
     gold); declined (says it does not know); other_field (states another field's value and none of this one:
     which); echo (the question or title repeated, at most a few stray words besides); no_value (says
-    something, names no value); empty."""
+    something, names no value); empty. `stated` is `stated_fields`' list, or a function returning it."""
     if not output.strip():
         return "empty", {}
     if match.hit:
@@ -583,8 +591,9 @@ def verdict(field: str, output: str, cleaned: str, match: Match, gold, *, frame:
         return "wrong_value", {}
     if is_abstention(output):
         return "declined", {}
-    if stated:
-        return "other_field", {"states": stated}
+    states = stated() if callable(stated) else stated  # other fields' values, looked for only when needed
+    if states:
+        return "other_field", {"states": states}
     content = [w for w in _WORD.findall(normalise_text(cleaned)) if w not in frame and w not in FRAME_WORDS]
     if not content or echoed_share(output, cleaned) >= ECHO_SHARE:
         return "echo", {}

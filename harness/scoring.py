@@ -16,6 +16,7 @@ partial, wrong_value, declined, other_field, echo, no_value, empty), which says 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Iterable
@@ -201,12 +202,12 @@ def scoring_workers(questions: int) -> int:
 def score_items(jobs: Iterable[tuple[QAItem, str]], context: ScoringContext) -> list[ItemScore]:
     """(question, output) pairs -> their scores, in order."""
     scores = []
+    lexicons = context.lexicons
     for item, output in jobs:
-        lexicons = context.lexicons
         cleaned = remove_echo(output, item.question, context.names.get(item.subject, (item.subject,)))
         match = MATCHERS[item.field](cleaned, item.gold, lexicons.get(item.field, {}))
         kind, why = verdict(item.field, output, cleaned, match, item.gold, frame=context.frame,
-                            stated=[] if match.hit else stated_fields(cleaned, item.field, lexicons))
+                            stated=functools.partial(stated_fields, cleaned, item.field, lexicons))
         scores.append(ItemScore(id=item.id, anime_id=item.anime_id, split=item.split, field=item.field,
                                 hit=match.hit, extracted=match.extracted, abstained=is_abstention(output),
                                 detail={**match.detail, **why}, verdict=kind))
