@@ -67,7 +67,8 @@ _LARGE_BF16 = ("load_in_4bit=false", "group_by_length=true", "batch_size=1024")
 
 SIZES = {
     # On CPU (CI's smoke test): every section on a two-layer random Gemma-3, in a couple of minutes.
-    # The fast recipes take 2 records a step there: the profile's 100 cost ~15 s a step on 2 cores.
+    # The fast recipes take 2 records a step there: the profile's 100 make a CPU step take too long for CI
+    # (harness/BENCH_NOTES.md has the measured step time).
     "tiny": BenchSize("tiny", "random:gemma-3-tiny", "random:gemma-3-tiny", rows=8, train_steps=4,
                       budget_cap_s=10, generation_batches=(4, 16), max_new_tokens=8, scale_rows=40, matmul_n=512,
                       scale_overrides=("group_by_length=true", "batch_size=16"),
