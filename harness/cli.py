@@ -248,9 +248,9 @@ def check_out(path: Path, flag: str, kind: str) -> Path:
     """Where a command writes a file of its own: a new file, or one the harness wrote before of the same kind;
     never a folder, a path through a file, or a file the harness did not make (predictions, an evalset's or a
     run's records). Checked before any work, so nothing is written when it is refused."""
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise HarnessError(f"{flag} {path}: {parent} is a file, not a folder; give a path in a folder.")
+    blocking = storage.file_in_the_way(path)
+    if blocking is not None:
+        raise HarnessError(f"{flag} {path}: {blocking} is a file, not a folder; give a path in a folder.")
     if path.is_dir():
         raise HarnessError(f"{flag} {path}: is a folder; give a file path, e.g. {path / ('out.' + kind)}.")
     if (path.parent / "manifest.json").is_file():

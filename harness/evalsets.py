@@ -284,9 +284,9 @@ def check_evalset_target(evalset: Evalset, out_dir: str | Path, *, force: bool =
     another evalset only when asked (`force`), and the same evalset with a damaged file always (same identity);
     never a file, a foreign folder, nor the folder the command runs in or one above it."""
     out_dir = Path(out_dir)
-    for parent in out_dir.parents:
-        if parent.exists() and not parent.is_dir():
-            raise EvalsetError(f"{out_dir}: {parent} is a file, not a folder; choose another --out or --name.")
+    blocking = storage.file_in_the_way(out_dir)
+    if blocking is not None:
+        raise EvalsetError(f"{out_dir}: {blocking} is a file, not a folder; choose another --out or --name.")
     if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
         raise EvalsetError(f"--out {out_dir}: is the current folder or holds it; the harness replaces the whole "
                            "--out folder, so give a folder of its own, e.g. --out evalsets/NAME.")

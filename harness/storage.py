@@ -29,6 +29,12 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The first folder on `path` that exists but is a file ('notes.txt' of 'notes.txt/x.json'), or None:
+    writing there would fail deep inside with 'File exists' or 'Not a directory'."""
+    return next((parent for parent in Path(path).parents if parent.exists() and not parent.is_dir()), None)
+
+
 def dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
 
