@@ -2,8 +2,10 @@
 
 Consumes RUN/adapter and the base; produces RUN/merged/ (safetensors and tokenizer) and RUN/merge.json:
 
-    {"onto": "nf4-dequantised", "lora_delta_norm": 41.7, "agreement": 0.995, "sample": 512,
+    {"onto": "nf4-dequantised", "lora_delta_norm": 41.7, "agreement": 0.988, "sample": 512,
      "disagreements": [{"id": ..., "adapter": ..., "merged": ...}],
+     "stability": {"agreement": 0.982, "sample": 512, "batch_size": 128},
+     "stable_agreement": {"agreement": 0.996, "sample": 503},
      "alternatives": {"bf16": {"agreement": 0.79, "sample": 512}}}
 
 QLoRA trains the adapter against the NF4-quantised base, so the model that was trained is "NF4 weights
@@ -14,7 +16,11 @@ error, which moves answers; it stays as an option and can be measured beside the
 
 Two checks guard against silent failures: an adapter whose update B·A is zero changes nothing and is an
 error; and the merged model must answer a sample of questions as the adapter on the 4-bit base did (they
-differ only by rounding, so agreement should be near 1; it is recorded, not assumed).
+differ only by rounding, so agreement should be near 1; it is recorded, not assumed). Rounding decides
+near-ties between two tokens, and so does batching: the adapter answering the same questions in batches of
+another size changes some answers too. That rebatched answer set is the yardstick (`stability`): no merge
+can be held to agree with the adapter more than the adapter agrees with itself, and `stable_agreement` is
+the merged model's agreement on the answers the adapter gives either way.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
                   batch_size: int, sample_size: int = 48, seed: int = 0, onto: str = "nf4-dequantised",
                   compare: bool = False) -> dict:
     """Merge RUN/adapter onto `onto`, save RUN/merged, and measure its agreement with the adapter on the 4-bit
-    base on a sample; with `compare`, also measure (not save) the merge onto the other base."""
+    base on a sample, beside the adapter's agreement with itself rebatched; with `compare`, also measure (not
+    save) the merge onto the other base."""
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise MergeError(f"{run_dir}: no adapter/ to merge; run `harness train` first.")
@@ -111,10 +118,16 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
             steps.advance(1)
         quantized = _with_adapter(load_model(source, quantize=True, device=device), adapter)
         adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
+        rebatch = max(1, min(batch_size, len(sample)) // 4)
+        rebatched = generate_answers(quantized, tokenizer, sample, batch_size=rebatch, max_new_tokens=max_new_tokens,
+                                     label="merge check: adapter on 4-bit, rebatched")
         steps.advance(1)
+    stable = [m for a, r, m in zip(adapter_answers, rebatched, merged_answers, strict=True) if a.output == r.output]
+    stable_reference = [a for a, r in zip(adapter_answers, rebatched, strict=True) if a.output == r.output]
     summary = {"onto": onto, "lora_delta_norm": round(delta, 4), **agreement(adapter_answers, merged_answers),
-               "alternatives": {other: {k: v for k, v in agreement(adapter_answers, got).items()
-                                        if k != "disagreements"} for other, got in alternatives.items()}}
+               "stability": {**_brief(agreement(adapter_answers, rebatched)), "batch_size": rebatch},
+               "stable_agreement": _brief(agreement(stable_reference, stable)),
+               "alternatives": {other: _brief(agreement(adapter_answers, got)) for other, got in alternatives.items()}}
     storage.write_json(run_dir / "merge.json", summary)
     return summary
 
@@ -143,6 +156,10 @@ def _with_adapter(base, adapter: Path):
 
 def _is_safetensors_error(err: Exception) -> bool:
     return "safetensors" in (type(err).__module__ or "").lower() or "safetensors" in str(err).lower()
+
+
+def _brief(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "disagreements"}
 
 
 def agreement(reference: list, candidate: list) -> dict:

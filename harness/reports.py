@@ -115,12 +115,17 @@ def _rule(columns: int, left: int) -> str:
 
 
 def merge_line(merge: dict) -> str:
-    """merge.json in one sentence: "merged onto nf4-dequantised: agrees with the adapter on 97.3% of 512 sampled
-    answers (onto bf16: 70.5%)"; runs merged before the base was recorded say so."""
+    """merge.json in one sentence: "merged onto nf4-dequantised: agrees with the adapter on 98.8% of 512 sampled
+    answers, 99.6% of the 503 it answers alike in batches of 128 (the adapter with itself: 98.2%) (onto bf16:
+    70.5%)"; runs merged before the base or the yardstick were recorded say so by leaving them out."""
     def share(x: float | None) -> str:
         return "–" if x is None else f"{pct(x)}%"
     text = (f"merged onto {merge.get('onto', 'an unrecorded base')}: agrees with the adapter on "
             f"{share(merge.get('agreement'))} of {merge.get('sample', 0)} sampled answers")
+    stability, stable = merge.get("stability"), merge.get("stable_agreement")
+    if stability and stable:
+        text += (f", {share(stable.get('agreement'))} of the {stable.get('sample', 0)} it answers alike in batches "
+                 f"of {stability.get('batch_size')} (the adapter with itself: {share(stability.get('agreement'))})")
     others = [f"onto {name}: {share(alt.get('agreement'))}" for name, alt in (merge.get("alternatives") or {}).items()]
     return text + (f" ({'; '.join(others)})" if others else "")
 
@@ -300,6 +305,8 @@ def run_verdict(view: RunView) -> str:
     if view.merge and view.merge.get("agreement") is not None:
         head += (f". The merged model answers as the trained adapter on {pct(view.merge['agreement'])}% of "
                  f"{view.merge['sample']} sampled questions")
+        if view.merge.get("stability"):
+            head += f" (the adapter as itself, batched otherwise: {pct(view.merge['stability']['agreement'])}%)"
     return f"Verdict: {head}."
 
 

@@ -70,6 +70,8 @@ def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run
     assert summary["onto"] == "nf4-dequantised" and summary["lora_delta_norm"] > 0 and summary["sample"] == 6
     assert set(summary["alternatives"]) == {"bf16"} and summary["alternatives"]["bf16"]["sample"] == 6
     assert summary["agreement"] * 6 == 6 - len(summary["disagreements"])
+    assert summary["stability"]["sample"] == 6 and summary["stability"]["batch_size"] == 1
+    assert summary["stable_agreement"]["sample"] == round(6 * summary["stability"]["agreement"])
     assert (run_dir / "merged" / "model.safetensors").is_file()
     merged = ModelSource("merged", str(run_dir / "merged"), "local")
     predictions = generate_answers(load_model(merged, quantize=False, device="cpu"), load_tokenizer(merged),

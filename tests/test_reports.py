@@ -77,6 +77,10 @@ def test_report_shows_the_floor_apart_from_the_base_in_table_and_plot(scored_run
 @pytest.mark.parametrize("merge, line", [
     (MERGE, "merged onto nf4-dequantised: agrees with the adapter on 97.3% of 512 sampled answers "
             "(onto bf16: 70.5%)"),
+    ({**MERGE, "agreement": 0.988, "stability": {"sample": 512, "agreement": 0.982, "batch_size": 128},
+      "stable_agreement": {"sample": 503, "agreement": 0.996}},
+     "merged onto nf4-dequantised: agrees with the adapter on 98.8% of 512 sampled answers, 99.6% of the 503 it "
+     "answers alike in batches of 128 (the adapter with itself: 98.2%) (onto bf16: 70.5%)"),
     ({"sample": 16, "agreement": 1.0, "alternatives": {}},
      "merged onto an unrecorded base: agrees with the adapter on 100.0% of 16 sampled answers"),
 ])
