@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness import storage
-from harness.evalsets import EVAL_FIELDS, SPLITS, Evalset, QAItem, load_evalset
+from harness.evalsets import SPLITS, Evalset, QAItem, load_evalset
 from harness.matching import VERDICTS
 from harness.runs import RunError, read_manifest
 from harness.scoring import read_predictions
@@ -45,8 +45,8 @@ class AnswerRow:
 
 def check_filters(*, split: str | None, field: str | None, verdict: str | None, model: str, limit: int) -> None:
     """An error naming the flag for a value the evalset or scorer cannot produce, before any file is read."""
-    for flag, value, allowed in (("--split", split, SPLITS), ("--field", field, EVAL_FIELDS),
-                                 ("--verdict", verdict, VERDICTS), ("--model", model, MODELS)):
+    for flag, value, allowed in (("--split", split, SPLITS), ("--verdict", verdict, VERDICTS),
+                                 ("--model", model, MODELS)):
         if value is not None and value not in allowed:
             raise RunError(f"{flag} {value!r}: unknown; choose one of {', '.join(allowed)}.")
     if limit < 0:
@@ -127,7 +127,11 @@ def answers_view(run_dir: str | Path, *, split: str | None = None, field: str | 
     model, limit = model or "merged", DEFAULT_LIMIT if limit is None else limit
     check_filters(split=split, field=field, verdict=verdict, model=model, limit=limit)
     run_dir = Path(run_dir)
-    matched = select_answers(read_answers(run_dir), split=split, field=field, verdict=verdict, model=model)
+    rows = read_answers(run_dir)
+    fields = tuple(dict.fromkeys(row.field for row in rows))
+    if field is not None and field not in fields:
+        raise RunError(f"--field {field!r}: unknown; this run's evalset asks {', '.join(fields)}.")
+    matched = select_answers(rows, split=split, field=field, verdict=verdict, model=model)
     filters = [f"split {split}" if split else "", f"field {field}" if field else "",
                f"{model} verdict {verdict}" if verdict else ""]
     described = ", ".join(f for f in filters if f) or "no filter"

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import storage
-from harness.evalsets import EVAL_FIELDS, QAItem
+from harness.domains import get_domain
+from harness.evalsets import QAItem
 from harness.matching import VERDICTS
 from harness.scoring import ScoringError, score_items, scoring_context
 from harness.statistics import wilson_interval
@@ -78,9 +79,10 @@ def read_labels(path: str | Path) -> tuple[dict, list[AuditRow]]:
             item = QAItem.from_dict(line["item"])
         except TypeError as err:
             raise AuditError(f"{path}: line {number}: item is not an evalset question ({err}).") from err
-        if item.field not in EVAL_FIELDS:
+        fields = (*get_domain(header.get("domain", "anime")).field_names, "title")
+        if item.field not in fields:
             raise AuditError(f"{path}: line {number}: item field {item.field!r} is not one the harness scores; "
-                             f"use one of {list(EVAL_FIELDS)}.")
+                             f"use one of {list(fields)}.")
         rows.append(AuditRow(audit_id=line["audit_id"], evalset=line["evalset"], model=line.get("model", ""),
                              item=item, answer=line["answer"], correct=label["correct"],
                              label_class=label.get("class", ""), why=label.get("why", "")))
@@ -93,7 +95,7 @@ def judge(header: dict, rows: list[AuditRow]) -> list[Judged]:
     """Score every labelled answer with the harness's current matchers."""
     judged = []
     for name, evalset in header["evalsets"].items():
-        context = scoring_context(evalset["lexicon"])
+        context = scoring_context(evalset["lexicon"], get_domain(header.get("domain", "anime")))
         mine = [r for r in rows if r.evalset == name]
         scores = score_items(((r.item, r.answer) for r in mine), context)
         judged += [Judged(r, s.hit, s.verdict, s.extracted) for r, s in zip(mine, scores, strict=True)]

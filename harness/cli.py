@@ -28,7 +28,6 @@ from rich.text import Text
 from harness import storage
 from harness.answers import answers_view
 from harness.bench import SECTIONS, SIZES
-from harness.catalogue import first_rows, read_catalogue_csv
 from harness.comparison import (
     ComparisonError,
     compare_scores,
@@ -40,6 +39,7 @@ from harness.comparison import (
     verdict_moves,
 )
 from harness.config import ConfigError, RunConfig, TrainConfig, load_profile
+from harness.domains import get_domain
 from harness.errors import HarnessError
 from harness.evalsets import (
     SPLITS,
@@ -66,13 +66,11 @@ from harness.runs import (
     update_manifest,
 )
 from harness.scoring import ScoringError, read_predictions, score_file, score_predictions
-from harness.synthetic import generate_catalogue
-from harness.templates import LOCALES
 from harness.training import train_adapter
 
 DEFAULT_SYNTHETIC_ROWS = 1000
 # `harness run` sizes: a CPU trains two orders of magnitude slower than a GPU (figures in harness/BENCH_NOTES.md),
-# so its default is a dozen anime, small batches (more optimizer steps per record), three epochs and no packing
+# so its default is a dozen subjects, small batches (more optimizer steps per record), three epochs and no packing
 # (packed rows without a varlen attention kernel cost quadratic memory); a GPU gets a catalogue of the Kaggle
 # table's order and the profile as written. Revisit when the CPU step gets cheaper.
 DEFAULT_CPU_ROWS = 12
@@ -136,8 +134,8 @@ def parser() -> argparse.ArgumentParser:
     compare.set_defaults(command=cmd_compare)
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
-    add_data_options(run, rows_help=f"anime to use (default {DEFAULT_GPU_ROWS} with CUDA, {DEFAULT_CPU_ROWS} on CPU, "
-                                    "where training runs at ~45 tokens/s; a CSV: its first N)",
+    add_data_options(run, rows_help=f"rows to use (synthetic: default {DEFAULT_GPU_ROWS} with CUDA, {DEFAULT_CPU_ROWS} "
+                                    "on CPU, where training runs at ~45 tokens/s; a table: its first N)",
                      seed_help="seeds the evalset and the training alike (a --set seed=N wins for training)")
     add_model_options(run)
     add_generation_options(run)
@@ -299,15 +297,18 @@ RUNS_DIR_HELP = "where run records are written (default runs/)"
 
 
 def add_data_options(p: argparse.ArgumentParser, *,
-                     rows_help: str = f"anime to use (synthetic default {DEFAULT_SYNTHETIC_ROWS}; a CSV: its first N)",
+                     rows_help: str = f"rows to use (synthetic default {DEFAULT_SYNTHETIC_ROWS}; a table: its first N)",
                      seed_help: str = "seeds the synthetic catalogue and which wording each question takes (default 0)",
                      ) -> None:
-    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a Kaggle-schema CSV path")
+    p.add_argument("--domain", default="anime",
+                   help="what the facts are about: 'anime' (default), 'countries', or a table declaration FILE.toml")
+    p.add_argument("--data", help="the anime domain: 'synthetic' (default) or a Kaggle-schema CSV path; countries: "
+                                  "'countryinfo' (default); a TOML table: its CSV (default: the one it names)")
     p.add_argument("--rows", type=int, help=rows_help)
     p.add_argument("--seed", type=int, default=0, help=seed_help)
-    p.add_argument("--locale", choices=LOCALES, default="en",
-                   help="the questions' and answers' language: en (default) or ko")
-    p.add_argument("--unseen-fraction", type=float, default=0.2, help="share of anime held out of training")
+    p.add_argument("--locale", default="en",
+                   help="the questions' and answers' language: en (default) or ko (a TOML table: its locales)")
+    p.add_argument("--unseen-fraction", type=float, default=0.2, help="share of subjects held out of training")
     p.add_argument("--name", help="evalset name (default from data, rows, seed, locale)")
 
 
@@ -349,18 +350,22 @@ def make_evalset(args, default_rows: int = DEFAULT_SYNTHETIC_ROWS) -> tuple[Eval
     if args.name is not None:
         check_name(args.name, "--name")
     fraction = "" if args.unseen_fraction == 0.2 else f"-u{args.unseen_fraction:g}"
+    domain = get_domain(args.domain)
+    if args.locale not in domain.locales:
+        raise EvalsetError(f"--locale {args.locale}: the {domain.name} domain has templates for "
+                           f"{', '.join(domain.locales)}; choose one of those.")
+    args.data = args.data or domain.default_data  # the run records the data it used
     if args.data == "synthetic":
         rows = default_rows if args.rows is None else args.rows
-        catalogue = generate_catalogue(rows, args.seed)
+        table = domain.load("synthetic", rows, args.seed)
         name = args.name or f"synthetic-{rows}-s{args.seed}-{args.locale}{fraction}"
     else:
-        catalogue = read_catalogue_csv(args.data)
-        if args.rows is not None:
-            catalogue = first_rows(catalogue, args.rows)
+        table = domain.load(args.data, args.rows, args.seed)
         rows = f"-{args.rows}" if args.rows is not None else ""
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(args.data).stem).strip(".-_") or "data"
+        stem = domain.name if args.data == domain.default_data else Path(args.data).stem
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_") or "data"
         name = args.name or check_name(f"{stem[:60]}{rows}-s{args.seed}-{args.locale}{fraction}", "the default name")
-    evalset = build_evalset(catalogue, name=name, locale=args.locale, seed=args.seed,
+    evalset = build_evalset(domain, table, name=name, locale=args.locale, seed=args.seed,
                             unseen_fraction=args.unseen_fraction)
     return evalset, name
 
@@ -386,9 +391,11 @@ def cmd_evalset_build(args) -> int:
 
 def evalset_table(evalset: Evalset) -> Table:
     m = evalset.manifest
-    table = Table(title=f"{m['name']}: {m['rows_kept']}/{m['rows_read']} rows kept, {m['anime']['trained']} anime "
-                        f"trained, {m['anime']['unseen']} unseen, {m['counts']['train']} training records")
-    fields = sorted({f for split in m["counts"]["eval"].values() for f in split})
+    subjects = m.get("subjects") or m["anime"]  # evalsets before domains counted "anime"
+    noun = (m.get("domain") or {}).get("noun", "anime")
+    table = Table(title=f"{m['name']}: {m['rows_kept']}/{m['rows_read']} rows kept, {subjects['trained']} {noun} "
+                        f"trained, {subjects['unseen']} unseen, {m['counts']['train']} training records")
+    fields = list(dict.fromkeys(f for split in m["counts"]["eval"].values() for f in split))
     table.add_column("split")
     for f in fields:
         table.add_column(f, justify="right")

@@ -7,7 +7,7 @@ and field:
                   ci_low=0.84, ci_high=0.90, learned=683, forgotten=4, p_value=1e-200)
 
 `learned` counts questions A got wrong and B right; `forgotten` the reverse. The interval is a paired
-bootstrap over anime; the p-value is an exact McNemar test on the discordant pairs. `verdict_moves` counts how
+bootstrap over subjects; the p-value is an exact McNemar test on the discordant pairs. `verdict_moves` counts how
 answers changed kind between A and B (`matching.VERDICTS`), per split, largest first:
 
     VerdictMove(split="verbatim", before="echo", after="correct", n=120)
@@ -28,7 +28,7 @@ import numpy as np
 from harness import storage
 from harness.baselines import BASELINES
 from harness.errors import HarnessError
-from harness.evalsets import EVAL_FIELDS, SPLITS, Evalset
+from harness.evalsets import SPLITS, Evalset
 from harness.runs import RunError
 from harness.scoring import read_predictions, score_file, score_predictions
 from harness.statistics import mcnemar_exact, paired_bootstrap_delta
@@ -103,7 +103,7 @@ def load_scores(spec: str | Path) -> dict:
 
 
 # What comparing reads from each scored item, and the type it must have
-ITEM_TYPES = {"id": str, "anime_id": int, "split": str, "field": str, "hit": bool}
+ITEM_TYPES = {"id": str, "split": str, "field": str, "hit": bool}
 
 
 def _check_items(data: dict, path: Path) -> None:
@@ -123,6 +123,10 @@ def _check_items(data: dict, path: Path) -> None:
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ComparisonError(f"{path}: item {number} (id {item.get('id')!r}): {key} = {value!r} must be "
                                       f"a {kind.__name__}; rescore it with `harness score`.")
+        subject = item.get("subject_id", item.get("anime_id"))  # score files before harness.scores/3: anime_id
+        if not isinstance(subject, int | str) or isinstance(subject, bool):
+            raise ComparisonError(f"{path}: item {number} (id {item.get('id')!r}): subject_id = {subject!r} must be "
+                                  "a whole number or text; rescore it with `harness score`.")
 
 
 def floor_summary(*specs: str | Path, sha256: str) -> dict | None:
@@ -159,7 +163,7 @@ def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
         in_split = [p for p in pairs if p[0]["split"] == split]
         if not in_split:
             continue
-        for fld in (*EVAL_FIELDS, "all"):
+        for fld in (*dict.fromkeys(p[0]["field"] for p in in_split), "all"):
             group = [p for p in in_split if fld in ("all", p[0]["field"])]
             if group:
                 rows.append(_row(split, fld, group, seed))
@@ -169,7 +173,7 @@ def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
 def _row(split: str, fld: str, group: list[tuple[dict, dict]], seed: int) -> ComparisonRow:
     hits_a = np.array([x["hit"] for x, _ in group], dtype=float)
     hits_b = np.array([y["hit"] for _, y in group], dtype=float)
-    clusters = np.array([x["anime_id"] for x, _ in group])
+    clusters = np.array([str(x.get("subject_id", x.get("anime_id"))) for x, _ in group])
     delta, low, high = paired_bootstrap_delta(hits_a, hits_b, clusters, seed=seed)
     learned = int(((hits_a == 0) & (hits_b == 1)).sum())
     forgotten = int(((hits_a == 1) & (hits_b == 0)).sum())

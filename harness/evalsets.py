@@ -1,16 +1,17 @@
-"""Evalsets: training records and held-out questions built from a catalogue, written as a folder of data.
+"""Evalsets: training records and held-out questions built from a domain's table, written as a folder of data.
 
 `evalsets/NAME/` holds
 - `train.jsonl`: chat-format SFT records, the article's three formats plus the training paraphrases:
-  {"id": "12-GI2", "anime_id": 12, "template": "GI2", "messages": [{"role": "user", "content": "..."},
+  {"id": "12-GI2", "subject_id": 12, "template": "GI2", "messages": [{"role": "user", "content": "..."},
    {"role": "assistant", "content": "..."}]}
 - `eval.jsonl`: one question per fact:
-  {"id": "paraphrase-12-episodes", "anime_id": 12, "split": "paraphrase", "field": "episodes",
+  {"id": "paraphrase-12-episodes", "subject_id": 12, "split": "paraphrase", "field": "episodes",
    "question": "How many episodes long is ...?", "gold": 13, "aliases": ["thirteen"], "form": "episodes.heldout.0"}
   splits: verbatim (trained fact, trained wording), paraphrase (trained fact, held-out wording), reverse (facts
-  to title, where they single out one anime; never trained), unseen (anime held out of training entirely);
+  to subject, where they single out one; never trained), unseen (subjects held out of training entirely);
 - `lexicon.json`: every name each matcher should recognise, so naming a wrong one counts as wrong;
-- `manifest.json`: source, rows read and kept, seed, locale, template version, counts, sha256 of each file.
+- `manifest.json`: the domain and its fields, source, rows read and kept, seed, locale, template version,
+  counts, sha256 of each file.
 The same inputs give byte-identical files.
 """
 
@@ -19,40 +20,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import storage
-from harness.catalogue import RATINGS, AnimeRecord, Catalogue
+from harness.domains import (
+    Domain,
+    Subject,
+    Table,
+    gold_of,
+    is_unseen,
+    lexicons,
+    title_gold,
+    usable_subjects,
+)
 from harness.errors import HarnessError
-from harness.matching import (
-    GENRE_ALIASES,
-    GENRE_DISTRACTORS,
-    GENRES,
-    TYPE_ALIASES,
-    company_aliases,
-    normalise_company,
-    normalise_name,
-)
-from harness.templates import (
-    FACT_FIELDS,
-    FORMS,
-    TEMPLATE_VERSION,
-    has_fact,
-    render_article,
-    render_form,
-    render_reverse,
-)
 
 SPLITS = ("verbatim", "paraphrase", "reverse", "unseen")
-EVAL_FIELDS = (*FACT_FIELDS, "title")
-LEXICON_OF_FIELD = {"genres": "genres", "studios": "companies", "producers": "companies", "type": "type",
-                    "title": "title"}
-EVAL_KEYS = ("id", "anime_id", "split", "field", "question", "gold")
+EVAL_KEYS = ("id", "subject_id", "split", "field", "question", "gold")
 MANIFEST_KEYS = {"name": str, "sha256": str, "files": dict}  # what the later stages read from an evalset manifest
-_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                 "sixteen seventeen eighteen nineteen twenty").split()
 
 
 class EvalsetError(HarnessError, ValueError):
@@ -62,20 +50,23 @@ class EvalsetError(HarnessError, ValueError):
 @dataclass(frozen=True)
 class QAItem:
     id: str
-    anime_id: int
+    subject_id: int | str
     split: str
     field: str
     question: str
     gold: object
     aliases: tuple[str, ...] = ()
     form: str = ""
-    subject: str = ""  # the title the question names; an output repeating it is not answering with it
+    subject: str = ""  # the name the question names; an output repeating it is not answering with it
 
     def to_dict(self) -> dict:
         return {**asdict(self), "aliases": list(self.aliases)}
 
     @classmethod
     def from_dict(cls, row: dict) -> QAItem:
+        row = dict(row)
+        if "anime_id" in row:  # evalsets and audit labels before domains (template version 2026.11-2)
+            row["subject_id"] = row.pop("anime_id")
         return cls(**{**row, "aliases": tuple(row.get("aliases", ()))})
 
 
@@ -87,73 +78,68 @@ class Evalset:
     manifest: dict
 
 
-def is_unseen(anime_id: int, unseen_fraction: float) -> bool:
-    """Held out of training by anime_id alone, so the split is the same whatever rows sit beside it."""
-    digest = hashlib.sha256(f"anime:{anime_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < unseen_fraction
-
-
-def _pick(forms: tuple, seed: int, anime_id: int, field: str):
-    digest = hashlib.sha256(f"{seed}:{anime_id}:{field}".encode()).digest()
+def _pick(forms: tuple, seed: int, subject_id, field: str):
+    digest = hashlib.sha256(f"{seed}:{subject_id}:{field}".encode()).digest()
     return forms[digest[0] % len(forms)]
 
 
-def build_evalset(catalogue: Catalogue, *, name: str, locale: str = "en", seed: int = 0,
+def build_evalset(domain: Domain, table: Table, *, name: str, locale: str = "en", seed: int = 0,
                   unseen_fraction: float = 0.2) -> Evalset:
-    records = evalset_records(catalogue)
-    dropped = usable_records(catalogue.records)[1]
-    trained = [r for r in records if not is_unseen(r.anime_id, unseen_fraction)]
-    unseen = [r for r in records if is_unseen(r.anime_id, unseen_fraction)]
-    forms = FORMS[locale]
+    if locale not in domain.locales:
+        raise EvalsetError(f"--locale {locale}: the {domain.name} domain has templates for {list(domain.locales)}; "
+                           "choose one of those.")
+    subjects, dropped = usable_subjects(domain, table.subjects)
+    if not subjects:
+        raise EvalsetError(f"{table.source.get('path') or domain.name}: no usable rows ({dropped}).")
+    trained = [s for s in subjects if not is_unseen(domain.name, s.id, unseen_fraction)]
+    unseen = [s for s in subjects if is_unseen(domain.name, s.id, unseen_fraction)]
+    forms = domain.forms[locale]
 
     train: list[dict] = []
-    for record in trained:
-        for template in ("GI1", "GI2", "GI3"):
-            rendered = render_article(template, record, locale)
-            if rendered:
-                train.append(_train_row(record, template, *rendered))
-        for field in FACT_FIELDS:
-            if has_fact(record, field):
-                for form in forms[field]["train"]:
-                    train.append(_train_row(record, form.form_id, *render_form(form, record, locale)))
+    for subject in trained:
+        for template, question, answer in domain.training_extras(subject, locale):
+            train.append(_train_row(subject, template, question, answer))
+        values = domain.values(subject, locale)
+        for fact in domain.fields:
+            if subject.has(fact.name):
+                for form in forms[fact.name]["train"]:
+                    train.append(_train_row(subject, form.form_id, *render_form(form, values)))
 
     items: list[QAItem] = []
     for split, group, pool in (("verbatim", trained, "train"), ("paraphrase", trained, "heldout"),
                                ("unseen", unseen, "train")):
-        for record in group:
-            for field in FACT_FIELDS:
-                if has_fact(record, field):
-                    form = _pick(forms[field][pool], seed, record.anime_id, field)
-                    question, _ = render_form(form, record, locale)
-                    items.append(_item(record, split, field, question, form.form_id))
-    for record in _singled_out(records, trained):
-        items.append(_item(record, "reverse", "title", render_reverse(record, locale), "reverse"))
+        for subject in group:
+            values = domain.values(subject, locale)
+            for fact in domain.fields:
+                if subject.has(fact.name):
+                    form = _pick(forms[fact.name][pool], seed, subject.id, fact.name)
+                    question, _ = render_form(form, values)
+                    gold, aliases = gold_of(fact, subject)
+                    items.append(_item(subject, split, fact.name, question, form.form_id, gold, aliases))
+    if domain.reverse is not None:
+        for subject in _singled_out(domain, subjects, trained):
+            question = _text(domain.reverse.questions[locale], domain.values(subject, locale))
+            gold, aliases = title_gold(subject)
+            items.append(QAItem(id=f"reverse-{subject.id}-title", subject_id=subject.id, split="reverse",
+                                field="title", question=question, gold=gold, aliases=aliases, form="reverse"))
 
     manifest = {
         "name": name,
-        "source": {"kind": catalogue.source_kind, "path": catalogue.source_path, "sha256": catalogue.source_sha256},
-        "rows_read": catalogue.rows_read,
-        "rows_kept": len(records),
+        "domain": domain.describe(),
+        "source": table.source,
+        "rows_read": table.rows_read,
+        "rows_kept": len(subjects),
         "rows_dropped": dropped,
-        "anime": {"trained": len(trained), "unseen": len(unseen)},
+        "subjects": {"trained": len(trained), "unseen": len(unseen)},
         "seed": seed,
         "locale": locale,
         "unseen_fraction": unseen_fraction,
-        "template_version": TEMPLATE_VERSION,
+        "template_version": domain.template_version,
         "counts": {"train": len(train), "eval": _counts(items)},
     }
-    evalset = Evalset(train=tuple(train), items=tuple(items), lexicon=_lexicon(records), manifest=manifest)
+    evalset = Evalset(train=tuple(train), items=tuple(items), lexicon=lexicons(domain, subjects), manifest=manifest)
     files = {name: storage.sha256_text(text) for name, text in evalset_files(evalset).items()}
     return dataclasses.replace(evalset, manifest={**manifest, "files": files, "sha256": _fingerprint(files)})
-
-
-def evalset_records(catalogue: Catalogue) -> list[AnimeRecord]:
-    """The records an evalset is built from: the usable rows, each company under its one display name."""
-    records, dropped = usable_records(catalogue.records)
-    if not records:
-        raise EvalsetError(f"{catalogue.source_path or 'the catalogue'}: no usable rows ({dropped}).")
-    companies = _company_canonicals(records)
-    return [_canonical_companies(r, companies) for r in records]
 
 
 def evalset_files(evalset: Evalset) -> dict[str, str]:
@@ -165,105 +151,44 @@ def evalset_files(evalset: Evalset) -> dict[str, str]:
     }
 
 
-def usable_records(records: tuple[AnimeRecord, ...]) -> tuple[list[AnimeRecord], dict[str, int]]:
-    """Drop rows no question can be asked of: no title, a Name two anime share, or no fact at all.
-    An English or Japanese name another anime also goes by is dropped from the record: it names neither."""
-    dropped = {"no_title": 0, "ambiguous_title": 0, "no_facts": 0}
-    name_count: dict[str, int] = {}
-    for r in records:
-        if r.name:
-            name_count[normalise_name(r.name)] = name_count.get(normalise_name(r.name), 0) + 1
-    title_owners: dict[str, set[int]] = {}
-    for r in records:
-        for title in (r.name, r.english_name, r.other_name):
-            if title:
-                title_owners.setdefault(normalise_name(title), set()).add(r.anime_id)
-
-    def unshared(title: str | None) -> str | None:
-        return title if title and len(title_owners[normalise_name(title)]) == 1 else None
-
-    kept = []
-    for r in records:
-        if not r.name:
-            dropped["no_title"] += 1
-        elif name_count[normalise_name(r.name)] > 1:
-            dropped["ambiguous_title"] += 1
-        elif not any(has_fact(r, f) for f in FACT_FIELDS):
-            dropped["no_facts"] += 1
-        else:
-            kept.append(dataclasses.replace(r, english_name=unshared(r.english_name),
-                                            other_name=unshared(r.other_name)))
-    return kept, dropped
+_DOUBLED_STOP = re.compile(r"(?<=[^.])\.\.(?=\s|$)")
 
 
-def _company_canonicals(records: list[AnimeRecord]) -> dict[str, str]:
-    """One display name per company: 'Studio Deen' and 'Deen' are one studio, named as first seen."""
-    canonical: dict[str, str] = {}
-    for r in records:
-        for company in (*r.studios, *r.producers):
-            canonical.setdefault(normalise_company(company), company)
-    return canonical
+def _text(template: str, values: dict[str, str]) -> str:
+    """The template filled in; a value that ends in a full stop ('Poji Inc.') ends the sentence with it,
+    never with a second one ('Poji Inc..')."""
+    return _DOUBLED_STOP.sub(".", template.format(**values))
 
 
-def _canonical_companies(record: AnimeRecord, canonical: dict[str, str]) -> AnimeRecord:
-    def fix(names):
-        return tuple(dict.fromkeys(canonical[normalise_company(n)] for n in names))
-    return dataclasses.replace(record, studios=fix(record.studios), producers=fix(record.producers))
+def render_form(form, values: dict[str, str]) -> tuple[str, str]:
+    """A question/answer form filled with a subject's values (`Domain.values`)."""
+    return _text(form.question, values), _text(form.answer, values)
 
 
-def _train_row(record: AnimeRecord, template: str, question: str, answer: str) -> dict:
-    return {"id": f"{record.anime_id}-{template}", "anime_id": record.anime_id, "template": template,
+def _train_row(subject: Subject, template: str, question: str, answer: str) -> dict:
+    return {"id": f"{subject.id}-{template}", "subject_id": subject.id, "template": template,
             "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
 
 
-def _item(record: AnimeRecord, split: str, field: str, question: str, form: str) -> QAItem:
-    gold, aliases = _gold(record, field)
-    return QAItem(id=f"{split}-{record.anime_id}-{field}", anime_id=record.anime_id, split=split, field=field,
-                  question=question, gold=gold, aliases=aliases, form=form,
-                  subject="" if field == "title" else record.name)
+def _item(subject: Subject, split: str, field: str, question: str, form: str, gold, aliases) -> QAItem:
+    return QAItem(id=f"{split}-{subject.id}-{field}", subject_id=subject.id, split=split, field=field,
+                  question=question, gold=gold, aliases=aliases, form=form, subject=subject.name)
 
 
-def _gold(record: AnimeRecord, field: str) -> tuple[object, tuple[str, ...]]:
-    if field in ("genres", "studios", "producers"):
-        values = list(getattr(record, field))
-        if field == "genres":
-            return values, tuple(a for v in values for a in GENRE_ALIASES.get(v, ()))
-        return values, tuple(a for v in values for a in company_aliases(v)[1:])
-    if field == "episodes":
-        n = record.episodes
-        return n, (_NUMBER_WORDS[n - 1],) if n <= len(_NUMBER_WORDS) else ()
-    if field == "rating":
-        return record.rating, (RATINGS[record.rating],)
-    if field == "type":
-        return record.type, TYPE_ALIASES.get(record.type, ())
-    if field == "title":
-        return record.name, tuple(t for t in (record.english_name, record.other_name) if t)
-    return getattr(record, field), ()
+def _singled_out(domain: Domain, subjects: list[Subject], trained: list[Subject]) -> list[Subject]:
+    """Trained subjects whose reverse-question facts no other subject in the table shares."""
+    fields = domain.reverse.fields
 
+    def complete(s: Subject) -> bool:
+        return all(s.has(f) for f in fields)
 
-def _singled_out(records: list[AnimeRecord], trained: list[AnimeRecord]) -> list[AnimeRecord]:
-    """Trained anime whose (type, studios, episodes, genres) no other anime in the catalogue shares."""
-    def key(r):
-        return (r.type, frozenset(r.studios), r.episodes, frozenset(r.genres))
-    complete = [r for r in records if render_reverse(r, "en")]
+    def key(s: Subject) -> tuple:
+        return tuple(frozenset(s.facts[f]) if isinstance(s.facts[f], tuple) else s.facts[f] for f in fields)
     count: dict[tuple, int] = {}
-    for r in complete:
-        count[key(r)] = count.get(key(r), 0) + 1
-    return [r for r in trained if render_reverse(r, "en") and count[key(r)] == 1]
-
-
-def _lexicon(records: list[AnimeRecord]) -> dict:
-    genres = {g: list(GENRE_ALIASES.get(g, ())) for g in (*GENRES, *GENRE_DISTRACTORS)}
-    for r in records:
-        for g in r.genres:
-            genres.setdefault(g, [])
-    companies = {}
-    for r in records:
-        for c in (*r.studios, *r.producers):
-            companies.setdefault(c, company_aliases(c)[1:])
-    titles = {r.name: [t for t in (r.english_name, r.other_name) if t] for r in records}
-    return {"genres": genres, "companies": companies, "type": {k: list(v) for k, v in TYPE_ALIASES.items()},
-            "title": titles}
+    for s in subjects:
+        if complete(s):
+            count[key(s)] = count.get(key(s), 0) + 1
+    return [s for s in trained if complete(s) and count[key(s)] == 1]
 
 
 def _counts(items) -> dict:

@@ -1,11 +1,12 @@
-"""Field matchers: does one model output state one gold fact? Pure functions, no I/O.
+"""Field matchers: does one model output state one gold fact? Pure functions, no I/O, one per kind of field
+(`domains.KINDS`: names, companies, category, count, decimal, large_count; a domain may bring its own).
 
 Each matcher takes the output (less the title the question named: see `strip_echo`), the gold value and the
 field's lexicon (every name the evalset knows, so a wrong name is recognised as wrong rather than ignored).
 It returns a `Match`: the hit, what it extracted, and details (set precision/recall/F1, error).
 
-    match_episodes("It has 26 episodes.", 26) -> Match(hit=True, extracted=[26])
-    match_episodes("Between 12 and 26 episodes.", 26) -> Match(hit=False, extracted=[12, 26])
+    match_count("It has 26 episodes.", 26) -> Match(hit=True, extracted=[26])
+    match_count("Between 12 and 26 episodes.", 26) -> Match(hit=False, extracted=[12, 26])
 
 Before matching, `remove_echo` takes out what the question itself said: every name of the subject, runs of
 three or more words repeated from the question, and numbers that belong to a short form of the title ("Gundam
@@ -24,40 +25,12 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
-# MyAnimeList's genre vocabulary, as in the 2023 Kaggle table.
-GENRES = (
-    "Action", "Adventure", "Avant Garde", "Award Winning", "Boys Love", "Comedy", "Drama", "Ecchi", "Erotica",
-    "Fantasy", "Girls Love", "Gourmet", "Hentai", "Horror", "Mystery", "Romance", "Sci-Fi", "Slice of Life",
-    "Sports", "Supernatural", "Suspense",
-)
-# MAL themes, demographics and retired genres a model may name instead: recognised so that naming them
-# costs precision, never silently ignored.
-GENRE_DISTRACTORS = (
-    "Mecha", "Music", "School", "Isekai", "Psychological", "Military", "Historical", "Space", "Parody",
-    "Martial Arts", "Harem", "Shounen", "Shoujo", "Seinen", "Josei", "Kids", "Samurai", "Vampire",
-    "Thriller", "Magic", "Idols", "Super Power", "Mythology", "Detective", "Survival", "Time Travel",
-)
-GENRE_ALIASES = {
-    "Sci-Fi": ("science fiction", "scifi"),
-    "Boys Love": ("shounen ai", "yaoi"),
-    "Girls Love": ("shoujo ai", "yuri"),
-    "Avant Garde": ("avant-garde", "experimental"),
-    "Slice of Life": ("slice-of-life",),
-}
-TYPE_ALIASES = {
-    "TV": ("TV", "TV series", "television series", "TV anime", "TV 시리즈"),
-    "Movie": ("movie", "film", "feature film", "anime film", "극장판", "영화"),
-    "OVA": ("OVA", "original video animation"),
-    "ONA": ("ONA", "original net animation", "web anime"),
-    "Special": ("special", "TV special", "스페셜"),
-    "Music": ("music video", "뮤직비디오"),
-}
 # Words that name no company: "Studio Ghibli" and "Ghibli", "Sunrise Inc." and "Sunrise" are one studio.
 # (Evalsets key companies with this set; it must not change, or evalset bytes would.)
 COMPANY_NOISE = {"studio", "studios", "inc", "co", "ltd", "llc", "corp", "corporation", "company", "the"}
@@ -68,35 +41,21 @@ _ANSWER_COMPANY_NOISE = COMPANY_NOISE - {"company"}
 COMPANY_DESIGNATORS = {"animation", "animations", "pictures", "productions", "production", "works", "company",
                        "records", "broadcasting", "entertainment", "music", "media", "films", "film", "sound",
                        "digital", "games", "publishing", "comics", "books", "network", "tv", "television"}
-# Words of the domain and of answer sentences that never name a company or a title by themselves, whatever the
-# lexicon holds (the scorer adds every word of the question and answer templates): "The production companies
-# behind X" names no "Production I.G", "the anime" no "Anime R".
+# Words of answer sentences that never name a company or a title by themselves, whatever the lexicon holds; the
+# scorer adds the domain's own words and every word of its templates.
 FRAME_WORDS = frozenset("""
     a an the of by and or is was were are be been it its this that these those to in on at as for with from
-    anime animation animated animate animating animator studio studios production productions produced
-    producer producers company companies series network television tv film films movie show shows episode
-    episodes season seasons genre genres title called named known also made make created creator by media
-    entertainment pictures records works broadcasting music video original story manga novel japanese
+    title called named known also
 """.split())
 # A trailing word a speaker may drop: "Kyoto Animation" is also "Kyoto".
 COMPANY_SUFFIXES = {"animation", "animations", "pictures", "productions", "production", "works"}
 
 FUZZY_THRESHOLD = 90.0
-# Strict: equal at the table's precision (two decimals), so 5.59 is not 5.58; lenient: within 0.1.
-SCORE_STRICT, SCORE_LENIENT = 0.005, 0.1
-SCORED_BY_RELATIVE = 0.01
 
 _SCRIPT_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[\uac00-\ud7a3])|(?<=[\uac00-\ud7a3])(?=[a-z0-9])")
 _NUMBER = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?!\d|(?:st|nd|rd|th)\b)"
                      r"(?:\s*(k|thousand|million|m)\b)?",
                      re.IGNORECASE)
-_RATING_NUMBERS = re.compile(r"PG-?13|\b1[378]\+|\b13 or older", re.IGNORECASE)
-_RATING_CODE = re.compile(r"(?<![A-Za-z0-9-])(PG-?13|PG|R\+|Rx|R|G)(?![A-Za-z0-9+-])")
-_RATING_CODE_ANY_CASE = re.compile(r"(?<![A-Za-z0-9-])(pg-?13|pg|rx)(?![A-Za-z0-9+-])", re.IGNORECASE)
-_RATING_WORDS = {
-    "G": ("all ages",), "PG": ("children",), "PG-13": ("teens 13 or older", "13 or older"),
-    "R": ("17+", "violence & profanity", "violence and profanity"), "R+": ("mild nudity",), "Rx": ("hentai",),
-}
 _ABSTENTION = re.compile(
     r"\b(i don't know|i do not know|not sure|no information|unknown to me|cannot find|can't find|"
     r"not familiar|no record)\b|모르|알 수 없", re.IGNORECASE)
@@ -217,6 +176,7 @@ def build_lexicon(names: Mapping[str, list[str] | tuple[str, ...]], normalise=no
     matching only; a one-word form that is a frame word names its entry only where spelled as the entry spells it.
     `blockers` are names of other things that contain a form (companies for the type lexicon: 'TV Tokyo')."""
     owners: dict[str, set[str]] = {}
+    joined_owners: dict[str, set[str]] = {}
     joined_forms: set[str] = set()
     spelled: dict[str, str] = {}
     for canonical, aliases in names.items():
@@ -229,8 +189,13 @@ def build_lexicon(names: Mapping[str, list[str] | tuple[str, ...]], normalise=no
             owners.setdefault(key, set()).add(canonical)
             joined = key.replace(" ", "")
             if joined != key and len(joined) >= 5:
-                owners.setdefault(joined, set()).add(canonical)
-                joined_forms.add(joined)
+                joined_owners.setdefault(joined, set()).add(canonical)
+    # A joined form never takes a name's own plain form away: 'George Town' joined is 'georgetown', which
+    # must not make 'Georgetown' ambiguous.
+    for joined, canonicals in joined_owners.items():
+        if joined not in owners:
+            owners[joined] = canonicals
+            joined_forms.add(joined)
     forms = {form: next(iter(c)) for form, c in sorted(owners.items()) if len(c) == 1}
     # Names of other things that contain a form ('TV Tokyo' holds 'TV'): matched first, longest first, and
     # named as nothing, so the form inside them is not read.
@@ -369,7 +334,7 @@ def match_set(output: str, gold: list[str], lexicon: Mapping[str, str], normalis
                  detail={"precision": precision, "recall": recall, "f1": f1})
 
 
-def match_genres(output: str, gold: list[str], lexicon: Mapping[str, str]) -> Match:
+def match_names(output: str, gold: list[str], lexicon: Mapping[str, str]) -> Match:
     return match_set(output, gold, lexicon)
 
 
@@ -381,7 +346,7 @@ def match_title(output: str, gold: str, lexicon: Mapping[str, str]) -> Match:
     return match_set(output, [gold], lexicon)
 
 
-def match_type(output: str, gold: str, lexicon: Mapping[str, str]) -> Match:
+def match_category(output: str, gold: str, lexicon: Mapping[str, str]) -> Match:
     return match_set(output, [gold], lexicon, threshold=100)
 
 
@@ -407,16 +372,23 @@ def extract_numbers(text: str) -> list[float]:
 
 
 def strip_echo(output: str, subject: str) -> str:
-    """The output without the title the question named: 'Gundam 0083 has 13 episodes' answers 13 alone."""
+    """The output without the title the question named: 'Gundam 0083 has 13 episodes' answers 13 alone.
+    Only the whole name goes: 'Albania' is not taken out of 'Albanian'."""
     if not subject:
         return output
     return _name_pattern(subject).sub(" ", output)
 
 
+# A Latin letter or digit: a name inside a longer Latin word is not the name ('Albania' in 'Albanian'); Hangul
+# endings, kana and kanji are written onto names without a space, so they do not extend a word.
+_LETTER = r"[0-9A-Za-z\u00c0-\u024f]"
+
+
 @functools.lru_cache(maxsize=65536)
 def _name_pattern(name: str) -> re.Pattern:
-    """A name written with any spacing, any case; compiled once per name, not once per answer."""
-    return re.compile(r"\s+".join(re.escape(word) for word in name.split()), re.IGNORECASE)
+    """A name written with any spacing, any case, not inside a longer word; compiled once per name."""
+    body = r"\s+".join(re.escape(word) for word in name.split())
+    return re.compile(rf"(?<!{_LETTER}){body}(?!{_LETTER})", re.IGNORECASE)
 
 
 _WORD = re.compile(r"\w+")
@@ -425,10 +397,12 @@ _WORD = re.compile(r"\w+")
 _QUESTION_SENTENCE = re.compile(
     r"(?:^|(?<=[.!?\n]))\s*(?:(?:what|which|who|whom|whose|how|where|when|why|is|are|was|were|do|does|did|can|"
     r"could|would|will|should)\b[^.!?\n]*|[^.!?\n]*(?:나요|까요|니까|가요|는지요))\?", re.IGNORECASE)
+_HELD = 0xE000  # values kept whole are held as private-use characters while the echo is taken out
 ECHO_RUN = 3  # words in a row repeated from the question that count as an echo, not an answer
 
 
-def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) -> str:
+def remove_echo(output: str, question: str = "", names: tuple[str, ...] = (),
+                frame_words: frozenset[str] = FRAME_WORDS, keep: tuple[str, ...] = ()) -> str:
     """The output less what asserts nothing or only repeats the question, so none of it can be credited:
     - every question in the output (a sentence ending in '?'): a question states no fact ('What is the release
       date of the movie?' says nothing of the type);
@@ -437,8 +411,18 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) ->
       ('X: series, film or something else is a TV series' answers 'TV series', not 'film');
     - a number or a type word written beside the word it follows or precedes in the title, as in the short
       names a model uses ('Gundam 0083 has 13 episodes' answers 13; 'Baki (TV)' is a title, not a type;
-      'Saiyuki 2 has 2 episodes' keeps its second 2)."""
+      'Saiyuki 2 has 2 episodes' keeps its second 2). `frame_words` are FRAME_WORDS and the
+      domain's own: type words among them ('TV') count as title words beside a distinctive one.
+    A value in `keep` (the gold and its aliases) that holds a name of the subject stays whole: the capital of
+    Guatemala is 'Guatemala City', and the capital of Singapore is Singapore."""
     text = _QUESTION_SENTENCE.sub(" ", output)
+    kept: list[str] = []
+    named = [_name_pattern(n) for n in names if n]
+    for value in sorted({v for v in keep if v and any(p.search(v) for p in named)}, key=len, reverse=True):
+        def hold(match: re.Match) -> str:
+            kept.append(match.group())
+            return f" {chr(_HELD + len(kept) - 1)} "  # a private-use character: no word, no number
+        text = _name_pattern(value).sub(hold, text)
     for name in sorted((n for n in names if n), key=len, reverse=True):
         text = strip_echo(text, name)
         question = strip_echo(question, name)
@@ -449,7 +433,7 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) ->
         title_pairs.update(zip(words[1:], words, strict=False))
 
     def distinctive(word: str) -> bool:  # a word that marks the title, not one any sentence has
-        return word.isalpha() and len(word) >= 3 and word not in FRAME_WORDS
+        return word.isalpha() and len(word) >= 3 and word not in frame_words
     spans = list(_WORD.finditer(text))
     tokens = [m.group().casefold() for m in spans]
     asked = [w.casefold() for w in _WORD.findall(question)]
@@ -458,20 +442,21 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = ()) ->
     for i in range(len(tokens) - ECHO_RUN + 1):
         if tuple(tokens[i:i + ECHO_RUN]) in grams:
             drop[i:i + ECHO_RUN] = [True] * ECHO_RUN
-    # A word glued by punctuation to a kept word is part of a name ('The anime is A.D. Police': 'a' stays)
+    # A word glued by punctuation to a kept word is part of a name ('The title is A.D. Police': 'a' stays)
     glued = [bool(re.fullmatch(r"[^\w\s]+", text[a.end():b.start()])) for a, b in zip(spans, spans[1:], strict=False)]
     for i in [i for i in range(len(tokens)) if drop[i]]:
         if (i + 1 < len(tokens) and glued[i] and not drop[i + 1]) or (i > 0 and glued[i - 1] and not drop[i - 1]):
             drop[i] = False
     for i, token in enumerate(tokens):
         beside = [w for w in tokens[max(i - 1, 0):i] + tokens[i + 1:i + 2] if (w, token) in title_pairs]
-        is_number_or_type = any(c.isdigit() for c in token) or token in _UNITS or token in FRAME_WORDS
+        is_number_or_type = any(c.isdigit() for c in token) or token in _UNITS or token in frame_words
         if is_number_or_type and any(distinctive(w) for w in beside):
             drop[i] = True
     for i in reversed(range(len(tokens))):
         if drop[i]:
             text = text[:spans[i].start()] + " " + text[spans[i].end():]
-    return text
+    held = re.compile(f"[{chr(_HELD)}-{chr(_HELD + len(kept) - 1)}]") if kept else None
+    return held.sub(lambda m: kept[ord(m.group()) - _HELD], text) if held else text
 
 
 def echoed_share(output: str, cleaned: str) -> float:
@@ -480,109 +465,98 @@ def echoed_share(output: str, cleaned: str) -> float:
     return 1 - len(_WORD.findall(cleaned)) / before if before else 0.0
 
 
-def _answer_numbers(output: str) -> list[float]:
-    """Numbers in the output, less those inside a rating ('PG-13', '17+'), which state no count."""
-    return extract_numbers(_RATING_NUMBERS.sub(" ", output))
-
-
-def match_episodes(output: str, gold: int, lexicon: Mapping[str, str] | None = None) -> Match:
+def match_count(output: str, gold: int, lexicon: Mapping[str, str] | None = None) -> Match:
     """A hit only if exactly one distinct number answers and it equals the gold ('1.0' counts as 1)."""
-    distinct = list(dict.fromkeys(_answer_numbers(output)))
+    distinct = list(dict.fromkeys(extract_numbers(output)))
     extracted = [int(v) if v == int(v) else v for v in distinct]
     return Match(hit=len(distinct) == 1 and distinct[0] == gold, extracted=extracted)
 
 
-def match_score(output: str, gold: float, lexicon: Mapping[str, str] | None = None) -> Match:
-    """The first decimal number in [0, 10] (else the first number in range); strict and lenient hits."""
-    numbers = [v for v in _answer_numbers(output) if 0 <= v <= 10]
-    decimals = [v for v in numbers if v != int(v)]
-    value = (decimals or numbers or [None])[0]
+def match_decimal(output: str, gold: float, lexicon: Mapping[str, str] | None = None, *, decimals: int = 2,
+                  lenient: float = 0.1, bounds: tuple[float, float] = (0.0, 10.0)) -> Match:
+    """The first decimal number within `bounds` (else the first number in them). Strict: equal at the table's
+    precision (5.59 is not 5.58); lenient: within `lenient`."""
+    low, high = bounds
+    numbers = [v for v in extract_numbers(output) if low <= v <= high]
+    fractional = [v for v in numbers if v != int(v)]
+    value = (fractional or numbers or [None])[0]
     if value is None:
         return Match(hit=False, extracted=None, detail={"lenient_hit": False, "abs_error": None})
     error = abs(value - gold)
-    return Match(hit=error < SCORE_STRICT - 1e-9, extracted=value,
-                 detail={"lenient_hit": error <= SCORE_LENIENT + 1e-9, "abs_error": round(error, 4)})
+    return Match(hit=error < 0.5 * 10 ** -decimals - 1e-9, extracted=value,
+                 detail={"lenient_hit": error <= lenient + 1e-9, "abs_error": round(error, 4)})
 
 
-def match_scored_by(output: str, gold: int, lexicon: Mapping[str, str] | None = None) -> Match:
-    """Exactly one distinct count (a whole number >= 10, not a score) within 1% of the gold."""
-    counts = list(dict.fromkeys(v for v in _answer_numbers(output) if v >= 10 and v == int(v)))
-    hit = len(counts) == 1 and abs(counts[0] - gold) <= SCORED_BY_RELATIVE * max(gold, 1)
+def match_large_count(output: str, gold: int, lexicon: Mapping[str, str] | None = None, *,
+                      relative: float = 0.01, minimum: float = 10) -> Match:
+    """Exactly one distinct count (a whole number >= `minimum`: a score of 7 is no count of users) within
+    `relative` of the gold."""
+    counts = list(dict.fromkeys(v for v in extract_numbers(output) if v >= minimum and v == int(v)))
+    hit = len(counts) == 1 and abs(counts[0] - gold) <= relative * max(gold, 1)
     return Match(hit=hit, extracted=[int(v) for v in counts])
 
 
-def rating_codes(text: str) -> list[str]:
-    """Canonical MAL rating codes named by code ('PG-13') or by description ('Teens 13 or older')."""
-    found = [(m.start(), m.group(1)) for m in _RATING_CODE.finditer(text)]
-    found += [(m.start(), m.group(1)) for m in _RATING_CODE_ANY_CASE.finditer(text)]
-    lowered = text.lower()
-    for code, words in _RATING_WORDS.items():
-        found += [(lowered.find(w), code) for w in words if w in lowered]
-    canonical = {"pg13": "PG-13", "pg-13": "PG-13", "pg": "PG", "rx": "Rx", "r+": "R+", "r": "R", "g": "G"}
-    return list(dict.fromkeys(canonical[code.lower()] for _, code in sorted(found)))
-
-
-def match_rating(output: str, gold: str, lexicon: Mapping[str, str] | None = None) -> Match:
-    codes = rating_codes(output)
-    return Match(hit=codes == [gold], extracted=codes)
-
-
-# Registry: field -> matcher. Fields that name things read the evalset's lexicon for that field.
-MATCHERS = {
-    "genres": match_genres,
-    "studios": match_companies,
-    "producers": match_companies,
-    "episodes": match_episodes,
-    "score": match_score,
-    "scored_by": match_scored_by,
-    "rating": match_rating,
-    "type": match_type,
-    "title": match_title,
-}
+def matcher_for(fact) -> Callable[[str, object, Mapping[str, str]], Match]:
+    """The matcher of a domain's field (`domains.FactField`), by its kind; the title has its own."""
+    if fact.kind == "custom":
+        return fact.matcher
+    if fact.kind == "decimal":
+        return functools.partial(match_decimal, decimals=fact.decimals, lenient=fact.lenient,
+                                 bounds=tuple(fact.bounds))
+    if fact.kind == "large_count":
+        return functools.partial(match_large_count, relative=fact.relative, minimum=fact.minimum)
+    return {"names": match_names, "companies": match_companies, "category": match_category,
+            "count": match_count}[fact.kind]
 
 
 # --- verdicts: what kind of answer it was ----------------------------------------------------------------
 
 VERDICTS = ("correct", "partial", "wrong_value", "declined", "other_field", "echo", "no_value", "empty")
-SET_FIELDS = ("genres", "studios", "producers", "title")
-NUMBER_FIELDS = ("episodes", "score", "scored_by")
 
 
-def stated_fields(text: str, field: str, lexicons: Mapping[str, Mapping[str, str]]) -> list[str]:
+def stated_fields(text: str, asked, fields, lexicons: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Other fields whose values `text` states: an episodes question answered 'It was released as an OVA'
-    states a type. `lexicons` is field -> compiled lexicon, as the scorer holds them."""
+    states a type. `asked` and `fields` are the domain's FactFields (`asked` None for the title); `lexicons` is
+    field name -> compiled lexicon, as the scorer holds them. Fields that share a lexicon (studios and
+    producers: companies) are named by it."""
     stated = []
-    if field != "type" and "type" in lexicons and find_mentions(text, lexicons["type"], threshold=100):
-        stated.append("type")
-    if field != "rating" and rating_codes(text):
-        stated.append("rating")
-    if field != "genres" and "genres" in lexicons and find_mentions(text, lexicons["genres"]):
-        stated.append("genres")
-    if field not in ("studios", "producers") and "studios" in lexicons and find_mentions(
-            text, lexicons["studios"], normalise_company_mention):
-        stated.append("companies")
-    if field != "episodes" and _EPISODE_COUNT.search(text):
-        stated.append("episodes")
+    for fact in fields:
+        if asked is not None and (fact.name == asked.name or (fact.lexicon and fact.lexicon == asked.lexicon)):
+            continue
+        label = fact.lexicon if fact.kind == "companies" else fact.name
+        if label in stated:
+            continue
+        if fact.kind == "custom":
+            found = fact.states is not None and fact.states(text)
+        elif fact.kind == "count":
+            found = bool(fact.unit) and re.search(r"\d+\s*(?:" + fact.unit + ")", text, re.IGNORECASE) is not None
+        elif fact.kind == "companies":
+            found = fact.name in lexicons and bool(find_mentions(text, lexicons[fact.name], normalise_company_mention))
+        elif fact.kind in ("names", "category"):
+            found = fact.name in lexicons and bool(find_mentions(text, lexicons[fact.name], threshold=100
+                                                                 if fact.kind == "category" else FUZZY_THRESHOLD))
+        else:
+            found = False
+        if found:
+            stated.append(label)
     return stated
 
 
-_EPISODE_COUNT = re.compile(r"\d+\s*(?:episodes?\b|화|편)", re.IGNORECASE)
-
-
 def verdict(field: str, output: str, cleaned: str, match: Match, gold, *, frame: frozenset[str],
-            stated) -> tuple[str, dict]:
+            stated, is_set: bool = False) -> tuple[str, dict]:
     """The class of one answer, and what explains it:
     correct; partial (a set with members missing or extra: which); wrong_value (a value of this field, not the
     gold); declined (says it does not know); other_field (states another field's value and none of this one:
     which); echo (the question or title repeated, at most a few stray words besides); no_value (says
-    something, names no value); empty. `stated` is `stated_fields`' list, or a function returning it."""
+    something, names no value); empty. `stated` is `stated_fields`' list, or a function returning it; `is_set`
+    says the field holds a set (or a title), where naming some of the gold is partial."""
     if not output.strip():
         return "empty", {}
     if match.hit:
         return "correct", {}
     extracted = match.extracted if isinstance(match.extracted, list) else [match.extracted]
     extracted = [x for x in extracted if x is not None]
-    if field in SET_FIELDS and extracted:
+    if is_set and extracted:
         golds = set(gold if isinstance(gold, list) else [gold])
         named = set(extracted)
         if golds & named:
@@ -594,7 +568,7 @@ def verdict(field: str, output: str, cleaned: str, match: Match, gold, *, frame:
     states = stated() if callable(stated) else stated  # other fields' values, looked for only when needed
     if states:
         return "other_field", {"states": states}
-    content = [w for w in _WORD.findall(normalise_text(cleaned)) if w not in frame and w not in FRAME_WORDS]
+    content = [w for w in _WORD.findall(normalise_text(cleaned)) if w not in frame]
     if not content or echoed_share(output, cleaned) >= ECHO_SHARE:
         return "echo", {}
     return "no_value", {}

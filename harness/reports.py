@@ -174,14 +174,22 @@ def moves_lines(moves: list[VerdictMove], a: str, b: str, shown: int = 6) -> lis
 
 
 def extras_markdown(summaries: dict[str, dict]) -> str:
-    """Per-model details the accuracy hides: set F1, score error, how often the model declined."""
-    lines = ["| model | split | genres F1 | studios F1 | producers F1 | score lenient % | score MAE | declined |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    """Per-model details the accuracy hides: F1 of each set field (the title aside), lenient accuracy and mean
+    error of each decimal field, how often the model declined. The columns are the fields whose summaries carry
+    those figures, in the order the summaries list them."""
+    groups = [fields for summary in summaries.values() for fields in summary.values()]
+    names = list(dict.fromkeys(f for fields in groups for f in fields if f not in ("all", "title")))
+    set_fields = [f for f in names if any("mean_f1" in g.get(f, {}) for g in groups)]
+    decimal_fields = [f for f in names if any("lenient_accuracy" in g.get(f, {}) for g in groups)]
+    columns = [(f"{f} F1", f, "mean_f1", pct) for f in set_fields]
+    for f in decimal_fields:
+        columns += [(f"{f} lenient %", f, "lenient_accuracy", pct), (f"{f} MAE", f, "mean_abs_error",
+                                                                     lambda v: f"{v:.2f}")]
+    lines = ["| model | split | " + " | ".join(c[0] for c in columns) + " | declined |",
+             "|---|---|" + "---:|" * (len(columns) + 1)]
     for model, summary in summaries.items():
         for split, fields in summary.items():
-            cells = [_cell(fields, "genres", "mean_f1", pct), _cell(fields, "studios", "mean_f1", pct),
-                     _cell(fields, "producers", "mean_f1", pct), _cell(fields, "score", "lenient_accuracy", pct),
-                     _cell(fields, "score", "mean_abs_error", lambda v: f"{v:.2f}"), str(fields["all"]["abstained"])]
+            cells = [_cell(fields, f, key, fmt) for _, f, key, fmt in columns] + [str(fields["all"]["abstained"])]
             lines.append(f"| {model} | {split} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -300,8 +308,8 @@ def run_verdict(view: RunView) -> str:
     control, f = group("unseen"), floor("unseen")
     if control and f is not None:
         state = ("consistent with the floor: no invented recall" if control["ci_low"] <= f
-                 else "above the floor: it answers anime it never saw better than chance; check for leakage")
-        head += f". Held-out anime {pct(control['accuracy'])}% vs floor {pct(f)}%, {state}"
+                 else "above the floor: it answers subjects it never saw better than chance; check for leakage")
+        head += f". Held-out subjects {pct(control['accuracy'])}% vs floor {pct(f)}%, {state}"
     if view.merge and view.merge.get("agreement") is not None:
         head += (f". The merged model answers as the trained adapter on {pct(view.merge['agreement'])}% of "
                  f"{view.merge['sample']} sampled questions")
@@ -331,7 +339,8 @@ def report_markdown(view: RunView, plot: Path) -> str:
         "## Accuracy per split and field",
         "",
         "floor: the majority floor (every question answered with its field's commonest gold value). Delta "
-        "intervals: paired bootstrap over anime (95%). p: exact McNemar. learned: wrong→right; forgotten: right→wrong.",
+        "intervals: paired bootstrap over subjects (95%). p: exact McNemar. learned: wrong→right; "
+        "forgotten: right→wrong.",
         "",
         comparison_markdown(view.rows, view.summaries[a], view.summaries[b], a, b, floor=view.floor),
         "## What kind of answers",
@@ -409,7 +418,7 @@ def bench_tables(result: dict) -> Group:
     ceiling = result.get("ceiling")
     if ceiling:
         parts.append(f"{result['device']}: bf16 matmul ceiling {ceiling['tflops']:,.1f} TFLOP/s "
-                     f"(n={ceiling['n']}); model {result['model']['spec']}, {result['rows']} synthetic anime")
+                     f"(n={ceiling['n']}); model {result['model']['spec']}, {result['rows']} synthetic rows")
     training = result.get("training") or {}
     big = result.get("big-model")
     if training or big:
@@ -445,7 +454,7 @@ def bench_tables(result: dict) -> Group:
         parts.append(table)
     scale = result.get("scale")
     if scale and scale.get("total_seconds") is not None:
-        table = Table(title=f"{scale['rows']:,} synthetic anime ({scale['mode']}): fast profile "
+        table = Table(title=f"{scale['rows']:,} synthetic rows ({scale['mode']}): fast profile "
                             f"{' '.join(scale.get('overrides') or [])}, one epoch, every question answered "
                             f"(batch {scale.get('generation_batch')}, {scale.get('cache')} cache)")
         for header in ("train records", "questions", "build s", "load+prep s", "train s", "merge s", "answer s",

@@ -3,10 +3,10 @@
 Consumes an evalset and predictions (`{"id": "verbatim-12-episodes", "output": "It has 13 episodes."}` per line)
 and produces a score file:
 
-    {"format": "harness.scores/1", "model": "merged", "evalset": {"name": ..., "sha256": ...},
+    {"format": "harness.scores/3", "model": "merged", "evalset": {"name": ..., "sha256": ...},
      "summary": {"verbatim": {"episodes": {"n": 781, "hits": 702, "accuracy": 0.899, "ci_low": 0.876,
                                              "ci_high": 0.918, ...}, "all": {...}}, ...},
-     "items": [{"id": ..., "anime_id": 12, "split": ..., "field": ..., "hit": true, "verdict": "correct",
+     "items": [{"id": ..., "subject_id": 12, "split": ..., "field": ..., "hit": true, "verdict": "correct",
                 "extracted": [13], ...}]}
 
 Accuracy intervals are Wilson 95%. Set fields add mean precision/recall/F1; score adds a lenient accuracy and
@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import re
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -26,15 +27,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import storage
+from harness.domains import Domain, domain_of_manifest
 from harness.errors import HarnessError
-from harness.evalsets import EVAL_FIELDS, LEXICON_OF_FIELD, SPLITS, Evalset, QAItem
+from harness.evalsets import SPLITS, Evalset, QAItem
 from harness.matching import (
     COMPANY_DESIGNATORS,
     FRAME_WORDS,
-    MATCHERS,
     VERDICTS,
     build_lexicon,
     is_abstention,
+    match_title,
+    matcher_for,
     normalise_company_mention,
     normalise_name,
     normalise_text,
@@ -44,9 +47,8 @@ from harness.matching import (
 )
 from harness.progress import progress
 from harness.statistics import wilson_interval
-from harness.templates import template_words
 
-SCORES_FORMAT = "harness.scores/2"
+SCORES_FORMAT = "harness.scores/3"
 
 
 class ScoringError(HarnessError, ValueError):
@@ -73,7 +75,7 @@ class Prediction:
 @dataclass(frozen=True)
 class ItemScore:
     id: str
-    anime_id: int
+    subject_id: int | str
     split: str
     field: str
     hit: bool
@@ -87,6 +89,9 @@ class ItemScore:
 
     @classmethod
     def from_dict(cls, row: dict) -> ItemScore:
+        row = dict(row)
+        if "anime_id" in row:  # score files before harness.scores/3
+            row["subject_id"] = row.pop("anime_id")
         return cls(**row)
 
 
@@ -109,30 +114,41 @@ def read_predictions(path: str | Path) -> list[Prediction]:
 
 @dataclass(frozen=True)
 class ScoringContext:
-    """What every answer is matched against, built once per scoring run: the compiled lexicon of each field,
-    every name of each subject (its echo is not an answer), and the words of the evalset's own sentences."""
+    """What every answer is matched against, built once per scoring run: the domain's fields, the compiled
+    lexicon of each field, every name of each subject (its echo is not an answer), the frame words (the
+    generic ones and the domain's: `words`; with every word of its templates, normalised: `frame`) and the
+    numbers that belong to a value rather than count anything ('PG-13')."""
+    fields: tuple
     lexicons: dict
     names: dict
     frame: frozenset
+    words: frozenset
+    number_noise: str = ""
 
 
-def scoring_context(lexicon: dict) -> ScoringContext:
-    """The context for an evalset's `lexicon` (its lexicon.json)."""
-    frame = FRAME_WORDS | template_words()
+def scoring_context(lexicon: dict, domain: Domain) -> ScoringContext:
+    """The context for an evalset's `lexicon` (its lexicon.json) and the domain it was built from."""
+    words = FRAME_WORDS | domain.frame_words
+    frame = words | domain.template_words()
+    companies = tuple(name for fact in domain.fields if fact.kind == "companies"
+                      for name in lexicon.get(fact.lexicon, {}))
     lexicons = {}
-    for fld, lexicon_name in LEXICON_OF_FIELD.items():
-        names = lexicon.get(lexicon_name, {})
-        if lexicon_name == "companies":
-            lexicons[fld] = build_lexicon(names, normalise_company_mention, frame=frame,
-                                          designators=frozenset(COMPANY_DESIGNATORS))
-        elif lexicon_name == "title":
-            lexicons[fld] = build_lexicon(names, normalise_name, frame=frame)
-        elif fld == "type":  # 'TV Tokyo' is a company, not a TV series
-            lexicons[fld] = build_lexicon(names, normalise_name, blockers=tuple(lexicon.get("companies", {})))
+    for fact in domain.fields:
+        names = lexicon.get(fact.lexicon, {}) if fact.lexicon else {}
+        if fact.lexicon is None:
+            continue
+        if fact.kind == "companies":
+            lexicons[fact.name] = build_lexicon(names, normalise_company_mention, frame=frame,
+                                                designators=frozenset(COMPANY_DESIGNATORS))
+        elif fact.kind == "category":  # 'TV Tokyo' is a company, not a TV series
+            lexicons[fact.name] = build_lexicon(names, normalise_name, blockers=tuple(dict.fromkeys(companies)))
         else:
-            lexicons[fld] = build_lexicon(names, normalise_name)
+            lexicons[fact.name] = build_lexicon(names, normalise_name)
+    lexicons["title"] = build_lexicon(lexicon.get("title", {}), normalise_name, frame=frame)
     titles = {name: (name, *aliases) for name, aliases in lexicon.get("title", {}).items()}
-    return ScoringContext(lexicons=lexicons, names=titles, frame=frozenset(normalise_text(" ".join(frame)).split()))
+    return ScoringContext(fields=domain.fields, lexicons=lexicons, names=titles,
+                          frame=frozenset(normalise_text(" ".join(frame)).split()), words=words,
+                          number_noise=domain.number_noise)
 
 
 def score_predictions(evalset: Evalset, predictions: list[Prediction], source: str = "predictions",
@@ -160,7 +176,7 @@ def score_predictions(evalset: Evalset, predictions: list[Prediction], source: s
                   "--subset (the score file then records how many of the evalset's questions it covers)."
                   if missing else "Score them against the evalset they answer.")
         raise ScoringError(f"{source}: {'; '.join(parts)}. {advice}")
-    context = scoring_context(evalset.lexicon)
+    context = scoring_context(evalset.lexicon, domain_of_manifest(evalset.manifest))
     jobs = [(item, outputs[item.id]) for item in evalset.items if item.id in outputs]
     if not jobs:
         raise ScoringError(f"{source}: no prediction answers a question of {evalset.manifest.get('name')}.")
@@ -203,12 +219,25 @@ def score_items(jobs: Iterable[tuple[QAItem, str]], context: ScoringContext) -> 
     """(question, output) pairs -> their scores, in order."""
     scores = []
     lexicons = context.lexicons
+    facts = {fact.name: fact for fact in context.fields}
+    matchers = {name: matcher_for(fact) for name, fact in facts.items()}
+    noise = re.compile(context.number_noise, re.IGNORECASE) if context.number_noise else None
     for item, output in jobs:
-        cleaned = remove_echo(output, item.question, context.names.get(item.subject, (item.subject,)))
-        match = MATCHERS[item.field](cleaned, item.gold, lexicons.get(item.field, {}))
+        golds = item.gold if isinstance(item.gold, list) else [item.gold]
+        keep = (*(g for g in golds if isinstance(g, str)), *item.aliases)
+        cleaned = remove_echo(output, item.question, context.names.get(item.subject, (item.subject,)), context.words,
+                              keep)
+        fact = facts.get(item.field)
+        if fact is None:
+            match = match_title(cleaned, item.gold, lexicons["title"])
+        else:
+            numeric = fact.kind in ("count", "decimal", "large_count")
+            text = noise.sub(" ", cleaned) if noise is not None and numeric else cleaned
+            match = matchers[item.field](text, item.gold, lexicons.get(item.field, {}))
         kind, why = verdict(item.field, output, cleaned, match, item.gold, frame=context.frame,
-                            stated=functools.partial(stated_fields, cleaned, item.field, lexicons))
-        scores.append(ItemScore(id=item.id, anime_id=item.anime_id, split=item.split, field=item.field,
+                            stated=functools.partial(stated_fields, cleaned, fact, context.fields, lexicons),
+                            is_set=fact is None or fact.is_set)
+        scores.append(ItemScore(id=item.id, subject_id=item.subject_id, split=item.split, field=item.field,
                                 hit=match.hit, extracted=match.extracted, abstained=is_abstention(output),
                                 detail={**match.detail, **why}, verdict=kind))
     return scores
@@ -225,14 +254,16 @@ def _score_in_worker(jobs: list[tuple[QAItem, str]]) -> list[ItemScore]:
     return score_items(jobs, _worker_context[0])
 
 
-def summarise(scores: list[ItemScore]) -> dict:
-    """split -> field (and "all") -> n, hits, accuracy with Wilson interval, and per-field extras."""
+def summarise(scores: list[ItemScore], fields: tuple[str, ...] = ()) -> dict:
+    """split -> field (and "all") -> n, hits, accuracy with Wilson interval, and per-field extras; fields in
+    the order given (the domain's, then the title), others after in order of appearance."""
+    order = tuple(dict.fromkeys((*fields, *(s.field for s in scores))))
     summary = {}
     for split in SPLITS:
         in_split = [s for s in scores if s.split == split]
         if not in_split:
             continue
-        fields = {f: _summarise_group([s for s in in_split if s.field == f]) for f in EVAL_FIELDS
+        fields = {f: _summarise_group([s for s in in_split if s.field == f]) for f in order
                   if any(s.field == f for s in in_split)}
         summary[split] = {**fields, "all": _summarise_group(in_split)}
     return summary
@@ -264,7 +295,7 @@ def score_file(evalset: Evalset, scores: list[ItemScore], *, model: str, predict
         "model": model,
         "evalset": {"name": evalset.manifest["name"], "sha256": evalset.manifest["sha256"]},
         "predictions": {"path": str(predictions_path), "sha256": storage.sha256_file(predictions_path)},
-        "summary": summarise(scores),
+        "summary": summarise(scores, (*domain_of_manifest(evalset.manifest).field_names, "title")),
         "items": [s.to_dict() for s in scores],
     }
     if len(scores) < len(evalset.items):

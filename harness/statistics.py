@@ -4,8 +4,8 @@
     mcnemar_exact(learned=9, forgotten=2) -> 0.065
     paired_bootstrap_delta(base, tuned, clusters) -> (delta, low, high)
 
-Questions about one anime are not independent (a model that learned an anime tends to get all its fields), so
-the bootstrap resamples anime, not questions: intervals that treat them as independent are too narrow.
+Questions about one subject are not independent (a model that learned a subject tends to get all its fields),
+so the bootstrap resamples subjects, not questions: intervals that treat them as independent are too narrow.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def paired_bootstrap_delta(before: np.ndarray, after: np.ndarray, clusters: np.n
                            resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
                            seed: int = 0) -> tuple[float, float, float]:
     """Accuracy delta (after - before) with a percentile interval from a bootstrap that resamples clusters
-    (anime) with replacement and keeps each question's pair together."""
+    (subjects) with replacement and keeps each question's pair together."""
     before, after = np.asarray(before, float), np.asarray(after, float)
     if before.shape != after.shape or before.shape != np.shape(clusters):
         raise ValueError("before, after and clusters must be paired arrays of one length")
@@ -51,7 +51,7 @@ def paired_bootstrap_delta(before: np.ndarray, after: np.ndarray, clusters: np.n
     size_per_cluster = np.bincount(cluster_index, minlength=k).astype(float)
     rng = np.random.default_rng(seed)
     # Each row draws k clusters with replacement; counts times per-cluster sums gives each resample's delta.
-    # Drawn in blocks so that 25,000 anime x 2,000 resamples never sits in memory at once.
+    # Drawn in blocks so that 25,000 subjects x 2,000 resamples never sits in memory at once.
     deltas = np.concatenate([
         (draws @ diff_per_cluster) / (draws @ size_per_cluster)
         for draws in (rng.multinomial(k, np.full(k, 1.0 / k), size=min(200, resamples - start))

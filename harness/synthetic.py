@@ -15,8 +15,9 @@ import csv
 import io
 import random
 
-from harness.catalogue import KAGGLE_COLUMNS, RATINGS, Catalogue, CatalogueError, parse_catalogue_bytes
-from harness.matching import GENRES, normalise_name
+from harness.domains.anime import GENRES
+from harness.domains.anime_catalogue import KAGGLE_COLUMNS, RATINGS, Catalogue, CatalogueError, parse_catalogue_bytes
+from harness.matching import normalise_name
 
 # Romaji syllables and their katakana, so the Japanese "Other name" is a faithful transliteration.
 SYLLABLES = {

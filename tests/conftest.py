@@ -53,12 +53,15 @@ def scored_run(tmp_path):
     (base: the majority floor; merged: the answer key), scored by the same code path."""
     from harness.baselines import answer_key, majority
     from harness.comparison import score_run
+    from harness.domains import get_domain
+    from harness.domains.anime import table_of
     from harness.evalsets import build_evalset, load_evalset, write_evalset
     from harness.runs import open_run
     from harness.storage import write_jsonl
     from harness.synthetic import generate_catalogue
 
-    evalset_dir = write_evalset(build_evalset(generate_catalogue(60, 2), name="e", seed=2), tmp_path / "evalsets" / "e")
+    evalset = build_evalset(get_domain("anime"), table_of(generate_catalogue(60, 2)), name="e", seed=2)
+    evalset_dir = write_evalset(evalset, tmp_path / "evalsets" / "e")
     evalset = load_evalset(evalset_dir)
     from harness.config import RunConfig, load_profile
     config = RunConfig(evalset_dir=str(evalset_dir), profile=load_profile("fast"), seed=2,

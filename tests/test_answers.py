@@ -55,7 +55,7 @@ def test_item_filters_need_items(scored_run, capsys):
 
 
 def test_join_answers_keeps_evalset_order_and_blanks_what_is_missing():
-    items = [QAItem(id=f"verbatim-{i}-type", anime_id=i, split="verbatim", field="type", question="Type?",
+    items = [QAItem(id=f"verbatim-{i}-type", subject_id=i, split="verbatim", field="type", question="Type?",
                     gold=gold) for i, gold in ((2, "TV"), (1, ["Action", "Drama"]))]
     rows = join_answers(items, {"base": {"verbatim-1-type": "a film"}, "merged": {"verbatim-2-type": "TV"}},
                         {"merged": {"verbatim-2-type": "correct"}})

@@ -25,15 +25,18 @@ def test_matchers_agree_with_the_hand_labels():
 def test_audit_command_passes_the_bar_and_fails_a_lying_matcher(monkeypatch, capsys):
     bar = ["audit", str(LABELS), "--min-agreement", "0.99", "--min-field-agreement", "0.97", "--show", "3"]
     assert main(bar) == 0
-    import harness.matching as matching
-    from harness.matching import Match
-    monkeypatch.setitem(matching.MATCHERS, "type", lambda output, gold, lexicon: Match(True, [gold]))
-    assert main(bar) == 1  # every type answer credited: the audit catches it
+    import harness.scoring as scoring
+    from harness.matching import Match, matcher_for
+
+    def lying(fact):  # every type answer credited
+        return (lambda output, gold, lexicon: Match(True, [gold])) if fact.name == "type" else matcher_for(fact)
+    monkeypatch.setattr(scoring, "matcher_for", lying)  # the name the scorer looks its matchers up by
+    assert main(bar) == 1  # the audit catches it
     out = capsys.readouterr().out
     assert "false credit" in out and "below the bar" in out
 
 
-ITEM = {"id": "verbatim-1-nope", "anime_id": 1, "split": "verbatim", "field": "nope", "question": "q", "gold": 1}
+ITEM = {"id": "verbatim-1-nope", "subject_id": 1, "split": "verbatim", "field": "nope", "question": "q", "gold": 1}
 
 
 @pytest.mark.parametrize("lines, message", [

@@ -103,7 +103,9 @@ def test_static_cache_call_answers_every_question_once(tiny_source):
     from harness.synthetic import generate_catalogue
     tokenizer = load_tokenizer(tiny_source)
     model = load_model(tiny_source, quantize=False, device="cpu")
-    items = list(build_evalset(generate_catalogue(4, 0), name="t").items)[:11]
+    from harness.domains import get_domain
+    from harness.domains.anime import table_of
+    items = list(build_evalset(get_domain("anime"), table_of(generate_catalogue(4, 0)), name="t").items)[:11]
     dynamic = generate_answers(model, tokenizer, items, batch_size=4, max_new_tokens=5)
     static = generate_answers(model, tokenizer, items, batch_size=4, max_new_tokens=5, cache="static")
     assert [p.id for p in static] == [i.id for i in items]

@@ -3,7 +3,14 @@ import io
 
 import pytest
 
-from harness.catalogue import TYPES, CatalogueError, clean_synopsis, first_rows, read_catalogue_csv, split_list
+from harness.domains.anime_catalogue import (
+    TYPES,
+    CatalogueError,
+    clean_synopsis,
+    first_rows,
+    read_catalogue_csv,
+    split_list,
+)
 
 
 def test_tiny_csv_parses_quirks(tiny_csv):

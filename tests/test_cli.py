@@ -19,8 +19,10 @@ def test_evalset_build_score_compare(tmp_path, monkeypatch):
     evalset = tmp_path / "evalsets" / "e"
     items = [json.loads(line) for line in (evalset / "eval.jsonl").read_text().splitlines()]
     from harness.baselines import state_fact
+    from harness.domains import get_domain
+    anime = get_domain("anime")
     (tmp_path / "good.jsonl").write_text("".join(
-        json.dumps({"id": i["id"], "output": state_fact(i["field"], i["gold"])}) + "\n" for i in items))
+        json.dumps({"id": i["id"], "output": state_fact(anime, i["field"], i["gold"])}) + "\n" for i in items))
     (tmp_path / "bad.jsonl").write_text("".join(
         json.dumps({"id": i["id"], "output": "I don't know"}) + "\n" for i in items))
     for name in ("good", "bad"):

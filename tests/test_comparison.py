@@ -10,6 +10,8 @@ from harness.comparison import (
     regressions,
     verdict_moves,
 )
+from harness.domains import get_domain
+from harness.domains.anime import table_of
 from harness.evalsets import build_evalset, write_evalset
 from harness.scoring import Prediction, score_file, score_predictions
 from harness.storage import write_json, write_jsonl
@@ -18,7 +20,7 @@ from harness.synthetic import generate_catalogue
 
 @pytest.fixture(scope="module")
 def evalset():
-    return build_evalset(generate_catalogue(150, 7), name="c", seed=7)
+    return build_evalset(get_domain("anime"), table_of(generate_catalogue(150, 7)), name="c", seed=7)
 
 
 def scored(evalset, predictions, name, tmp_path):
@@ -33,12 +35,12 @@ def test_learned_and_forgotten_are_counted(evalset, tmp_path):
     key = {p.id: p for p in answer_key(evalset)}
     floor = {p.id: p for p in majority(evalset)}
     # B knows everything about even anime and forgets what A knew about odd ones.
-    a = [key[i.id] if i.anime_id % 2 else floor[i.id] for i in evalset.items]
-    b = [key[i.id] if i.anime_id % 2 == 0 else Prediction(i.id, "no idea") for i in evalset.items]
+    a = [key[i.id] if i.subject_id % 2 else floor[i.id] for i in evalset.items]
+    b = [key[i.id] if i.subject_id % 2 == 0 else Prediction(i.id, "no idea") for i in evalset.items]
     rows = compare_scores(scored(evalset, a, "a", tmp_path), scored(evalset, b, "b", tmp_path))
     row = next(r for r in rows if r.split == "verbatim" and r.field == "all")
     items = [i for i in evalset.items if i.split == "verbatim"]
-    odd = sum(1 for i in items if i.anime_id % 2)
+    odd = sum(1 for i in items if i.subject_id % 2)
     assert row.forgotten == odd
     assert row.n == len(items) and row.ci_low <= row.delta <= row.ci_high
     assert row.accuracy_b - row.accuracy_a == pytest.approx(row.delta)
@@ -54,7 +56,7 @@ def test_gate_fires_only_on_a_drop_beyond_noise(evalset, tmp_path):
 
 
 def test_different_evalsets_are_refused(evalset, tmp_path):
-    other = build_evalset(generate_catalogue(150, 8), name="other", seed=8)
+    other = build_evalset(get_domain("anime"), table_of(generate_catalogue(150, 8)), name="other", seed=8)
     a = scored(evalset, answer_key(evalset), "a", tmp_path)
     b = scored(other, answer_key(other), "b", tmp_path)
     with pytest.raises(ComparisonError, match="different evalsets"):
@@ -125,7 +127,9 @@ def test_floor_comes_from_a_run_on_the_same_evalset(evalset, tmp_path):
     (lambda item: item.pop("id"), r"item 1 \(id None\): id = None must be a str"),
     (lambda item: item.pop("split"), "split = None must be a str"),
     (lambda item: item.__setitem__("field", 3), "field = 3 must be a str"),
-    (lambda item: item.__setitem__("anime_id", "1"), "anime_id = '1' must be a int"),
+    (lambda item: item.__setitem__("subject_id", 1.5), "subject_id = 1.5 must be a whole number or text"),
+    (lambda item: item.__setitem__("subject_id", True), "subject_id = True must be a whole number or text"),
+    (lambda item: item.pop("subject_id"), "subject_id = None must be a whole number or text"),
 ])
 def test_damaged_score_items_name_the_file_and_item(evalset, tmp_path, damage, message):
     import json
@@ -136,3 +140,16 @@ def test_damaged_score_items_name_the_file_and_item(evalset, tmp_path, damage, m
     write_json(path, data)
     with pytest.raises(ComparisonError, match=rf"m\.scores\.json: .*{message}"):
         load_scores(path)
+
+
+def test_score_files_that_name_the_anime_compare_as_before(evalset, tmp_path):
+    """Score files before harness.scores/3 carry `anime_id`: read as the subject id, clustering included."""
+    import json
+    floor = scored(evalset, majority(evalset), "floor", tmp_path)
+    key = scored(evalset, answer_key(evalset), "key", tmp_path)
+    data = json.loads((tmp_path / "floor.scores.json").read_text())
+    for item in data["items"]:
+        item["anime_id"] = item.pop("subject_id")
+    write_json(tmp_path / "old.scores.json", data)
+    old = load_scores(tmp_path / "old.scores.json")
+    assert compare_scores(old, key) == compare_scores(floor, key)

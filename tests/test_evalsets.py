@@ -3,52 +3,60 @@ import re
 
 import pytest
 
-from harness.catalogue import read_catalogue_csv
+from harness.domains import get_domain, is_unseen, usable_subjects
+from harness.domains.anime import TEMPLATE_VERSION, subject_of, table_of
+from harness.domains.anime_catalogue import AnimeRecord, read_catalogue_csv
 from harness.evalsets import (
     EvalsetError,
+    QAItem,
     build_evalset,
-    is_unseen,
     load_evalset,
-    usable_records,
     write_evalset,
 )
 from harness.synthetic import generate_catalogue
 
+ANIME = get_domain("anime")
+
+
+def synthetic(rows: int, table_seed: int, /, **options):
+    """The evalset of the synthetic anime table of `rows` rows made with `table_seed`."""
+    return build_evalset(ANIME, table_of(generate_catalogue(rows, table_seed)), **options)
+
 
 @pytest.fixture(scope="module")
 def synthetic_evalset():
-    return build_evalset(generate_catalogue(400, 1), name="t", seed=1)
+    return synthetic(400, 1, name="t", seed=1)
 
 
 def test_rebuild_is_byte_identical(tmp_path):
     for out in ("a", "b"):
-        write_evalset(build_evalset(generate_catalogue(150, 2), name="same", seed=2), tmp_path / out)
+        write_evalset(synthetic(150, 2, name="same", seed=2), tmp_path / out)
     for name in ("train.jsonl", "eval.jsonl", "lexicon.json", "manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_unseen_assignment_depends_on_anime_id_only():
-    assert [is_unseen(i, 0.2) for i in range(50)] == [is_unseen(i, 0.2) for i in range(50)]
-    share = sum(is_unseen(i, 0.2) for i in range(1, 5001)) / 5000
+def test_unseen_assignment_depends_on_subject_id_only():
+    assert [is_unseen("anime", i, 0.2) for i in range(50)] == [is_unseen("anime", i, 0.2) for i in range(50)]
+    share = sum(is_unseen("anime", i, 0.2) for i in range(1, 5001)) / 5000
     assert 0.18 < share < 0.22
-    small = build_evalset(generate_catalogue(100, 0), name="s")
-    large = build_evalset(generate_catalogue(300, 0), name="l")
-    unseen_small = {i.anime_id for i in small.items if i.split == "unseen"}
-    unseen_large = {i.anime_id for i in large.items if i.split == "unseen" and i.anime_id <= 100}
-    assert unseen_small == unseen_large
+    small = synthetic(100, 0, name="s")
+    large = synthetic(300, 0, name="l")
+    unseen_small = {i.subject_id for i in small.items if i.split == "unseen"}
+    unseen_large = {i.subject_id for i in large.items if i.split == "unseen" and i.subject_id <= 100}
+    assert unseen_small and unseen_small == unseen_large
 
 
 def test_splits_mean_what_they_say(synthetic_evalset):
     trained_questions = {row["messages"][0]["content"] for row in synthetic_evalset.train}
-    trained_anime = {row["anime_id"] for row in synthetic_evalset.train}
+    trained_anime = {row["subject_id"] for row in synthetic_evalset.train}
     by_split = {}
     for item in synthetic_evalset.items:
         by_split.setdefault(item.split, []).append(item)
     assert set(by_split) == {"verbatim", "paraphrase", "reverse", "unseen"}
     assert all(i.question in trained_questions for i in by_split["verbatim"])
     assert not any(i.question in trained_questions for i in by_split["paraphrase"])
-    assert all(i.anime_id in trained_anime for s in ("verbatim", "paraphrase", "reverse") for i in by_split[s])
-    assert not any(i.anime_id in trained_anime for i in by_split["unseen"])
+    assert all(i.subject_id in trained_anime for s in ("verbatim", "paraphrase", "reverse") for i in by_split[s])
+    assert not any(i.subject_id in trained_anime for i in by_split["unseen"])
     assert all(i.field == "title" and i.subject == "" for i in by_split["reverse"])
     fields = {i.field for i in by_split["verbatim"]}
     assert {"genres", "studios", "episodes", "score", "producers", "rating", "scored_by"} <= fields
@@ -61,7 +69,7 @@ def test_reverse_questions_single_out_one_anime(synthetic_evalset):
 
 @pytest.mark.realdata
 def test_no_question_or_answer_shows_a_missing_marker(real_sample):
-    evalset = build_evalset(read_catalogue_csv(real_sample), name="r")
+    evalset = build_evalset(ANIME, table_of(read_catalogue_csv(real_sample)), name="r")
     texts = [i.question for i in evalset.items] + [m["content"] for r in evalset.train for m in r["messages"]]
     missing_marker = re.compile(r"\b(UNKNOWN|nan|None)\b|\b\d+\.0 episode")
     assert not [t for t in texts if missing_marker.search(t)]
@@ -69,7 +77,7 @@ def test_no_question_or_answer_shows_a_missing_marker(real_sample):
 
 def test_training_records_are_chat_format(synthetic_evalset):
     for row in synthetic_evalset.train[:50]:
-        assert set(row) == {"id", "anime_id", "template", "messages"}
+        assert set(row) == {"id", "subject_id", "template", "messages"}
         assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     templates = {row["template"] for row in synthetic_evalset.train}
     assert {"GI1", "GI2", "GI3"} <= templates and any(".train." in t for t in templates)
@@ -84,7 +92,36 @@ def test_manifest_counts_and_hashes(tmp_path, synthetic_evalset):
     assert sum(sum(f.values()) for f in manifest["counts"]["eval"].values()) == len(synthetic_evalset.items)
     assert set(manifest["files"]) == {"train.jsonl", "eval.jsonl", "lexicon.json"}
     assert manifest["source"]["kind"] == "synthetic" and len(manifest["source"]["sha256"]) == 64
-    assert manifest["template_version"] and manifest["locale"] == "en" and manifest["seed"] == 1
+    assert manifest["template_version"] == TEMPLATE_VERSION and manifest["locale"] == "en" and manifest["seed"] == 1
+    assert manifest["domain"]["name"] == "anime" and list(manifest["domain"]["fields"]) == list(ANIME.field_names)
+    assert sum(manifest["subjects"].values()) == manifest["rows_kept"] and "anime" not in manifest
+
+
+def test_the_domains_loader_builds_the_same_evalset(synthetic_evalset):
+    table = ANIME.load("synthetic", 400, 1)
+    assert build_evalset(ANIME, table, name="t", seed=1).manifest == synthetic_evalset.manifest
+
+
+def test_questions_carry_the_subject_id_and_read_the_old_key(synthetic_evalset):
+    item = synthetic_evalset.items[0]
+    row = item.to_dict()
+    assert "subject_id" in row and "anime_id" not in row and QAItem.from_dict(row) == item
+    old = {**{k: v for k, v in row.items() if k != "subject_id"}, "anime_id": item.subject_id}
+    assert QAItem.from_dict(old) == item  # evalsets and audit labels made before domains
+
+
+def test_a_locale_without_templates_is_refused():
+    with pytest.raises(EvalsetError, match=r"--locale fr: the anime domain has templates for \['en', 'ko'\]"):
+        synthetic(20, 0, name="fr", locale="fr")
+
+
+def test_companies_are_written_under_one_name(tmp_path):
+    records = [AnimeRecord(1, "Ichi", studios=("Studio Deen",)), AnimeRecord(2, "Ni", studios=("Deen", "Sunrise")),
+               AnimeRecord(3, "San", producers=("DEEN",), episodes=3)]
+    subjects, dropped = usable_subjects(ANIME, tuple(subject_of(r) for r in records))
+    assert [s.facts["studios"] for s in subjects] == [("Studio Deen",), ("Studio Deen", "Sunrise"), ()]
+    assert subjects[2].facts["producers"] == ("Studio Deen",)  # studios and producers share the name
+    assert dropped == {"no_title": 0, "ambiguous_title": 0, "no_facts": 0}
 
 
 def test_tampered_evalset_is_refused(tmp_path, synthetic_evalset):
@@ -109,19 +146,19 @@ def test_failed_write_leaves_previous_evalset_whole(tmp_path, synthetic_evalset,
         raise OSError("disk full")
     monkeypatch.setattr(storage, "write_json", broken)
     with pytest.raises(OSError):
-        write_evalset(build_evalset(generate_catalogue(50, 9), name="t"), out, force=True)
+        write_evalset(synthetic(50, 9, name="t"), out, force=True)
     assert (out / "eval.jsonl").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t"]  # no staging folder left behind
 
 
 def test_rows_without_facts_or_with_shared_titles_are_dropped(tiny_csv):
-    records, dropped = usable_records(read_catalogue_csv(tiny_csv).records)
+    subjects, dropped = usable_subjects(ANIME, table_of(read_catalogue_csv(tiny_csv)).subjects)
     assert dropped == {"no_title": 0, "ambiguous_title": 0, "no_facts": 1}
-    assert 105 not in {r.anime_id for r in records}
+    assert 105 not in {s.id for s in subjects}
 
 
 def test_korean_locale(tmp_path):
-    evalset = build_evalset(generate_catalogue(60, 0), name="ko", locale="ko")
+    evalset = synthetic(60, 0, name="ko", locale="ko")
     assert any("장르" in i.question for i in evalset.items)
     assert evalset.manifest["locale"] == "ko"
 
@@ -130,7 +167,7 @@ def test_force_never_deletes_what_the_user_added(tmp_path, synthetic_evalset):
     out = write_evalset(synthetic_evalset, tmp_path / "t")
     (out / "NOTES.md").write_text("mine")
     (out / "extra").mkdir()
-    other = build_evalset(generate_catalogue(50, 9), name="t")
+    other = synthetic(50, 9, name="t")
     with pytest.raises(EvalsetError, match=r"holds \['NOTES.md', 'extra'\] besides the evalset's own files"):
         write_evalset(other, out, force=True)
     assert (out / "NOTES.md").read_text() == "mine" and (out / "extra").is_dir()

@@ -13,7 +13,7 @@ from harness.evalsets import QAItem
 from harness.runs import RunError
 from harness.storage import RecordError
 
-ITEMS = [QAItem(id=f"q{n}", anime_id=n, split="verbatim", field="episodes", question=f"How many episodes has {n}?",
+ITEMS = [QAItem(id=f"q{n}", subject_id=n, split="verbatim", field="episodes", question=f"How many episodes has {n}?",
                 gold=n) for n in range(7)]
 
 

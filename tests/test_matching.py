@@ -1,28 +1,35 @@
 """Every matcher's table of hits and near-misses. A near-miss that scores as a hit is a lie in every report."""
 
+import re
+
 import pytest
 
-from harness.catalogue import AnimeRecord
-from harness.evalsets import _lexicon
-from harness.matching import (
+from harness.domains import get_domain, lexicons
+from harness.domains.anime import (
+    DOMAIN,
     GENRE_ALIASES,
     GENRE_DISTRACTORS,
     GENRES,
     TYPE_ALIASES,
+    match_rating,
+    subject_of,
+)
+from harness.domains.anime_catalogue import AnimeRecord
+from harness.matching import (
     Lexicon,
     build_lexicon,
     company_aliases,
     extract_numbers,
     find_mentions,
     is_abstention,
+    match_category,
     match_companies,
-    match_episodes,
-    match_genres,
-    match_rating,
-    match_score,
-    match_scored_by,
+    match_count,
+    match_decimal,
+    match_large_count,
+    match_names,
     match_title,
-    match_type,
+    matcher_for,
     normalise_company,
     normalise_text,
     strip_echo,
@@ -35,8 +42,14 @@ COMPANY_LEXICON = build_lexicon({c: company_aliases(c)[1:] for c in COMPANIES}, 
 TITLES = [AnimeRecord(1, "Bishoujo Senshi Sailor Moon"), AnimeRecord(2, "Bishoujo Senshi Sailor Moon R"),
           AnimeRecord(3, "Bishoujo Senshi Sailor Moon S"), AnimeRecord(4, "Cowboy Bebop", english_name="Space Cowboys"),
           AnimeRecord(5, "I''s"), AnimeRecord(6, "X")]
-TITLE_LEXICON = build_lexicon(_lexicon(TITLES)["title"])
+TITLE_LEXICON = build_lexicon(lexicons(DOMAIN, [subject_of(r) for r in TITLES])["title"])
 TYPE_LEXICON = build_lexicon(TYPE_ALIASES)
+
+
+def without_rating_numbers(output: str) -> str:
+    """What the anime scorer hands a numeric field's matcher: the numbers of a rating ('PG-13', '17+') taken out,
+    since they state no count."""
+    return re.sub(DOMAIN.number_noise, " ", output, flags=re.IGNORECASE)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -66,11 +79,11 @@ def test_normalise_text(text, expected):
     ("Sci-Fi아니메입니다", ["Sci-Fi"], True),
 ])
 def test_match_genres(output, gold, hit):
-    assert match_genres(output, gold, GENRE_LEXICON).hit is hit
+    assert match_names(output, gold, GENRE_LEXICON).hit is hit
 
 
 def test_match_genres_reports_partial_credit():
-    match = match_genres("Action and Comedy", ["Action", "Comedy", "Sci-Fi"], GENRE_LEXICON)
+    match = match_names("Action and Comedy", ["Action", "Comedy", "Sci-Fi"], GENRE_LEXICON)
     assert match.extracted == ["Action", "Comedy"]
     assert match.detail["precision"] == 1.0 and match.detail["recall"] == pytest.approx(2 / 3)
     assert match.detail["f1"] == pytest.approx(0.8)
@@ -118,7 +131,7 @@ def test_match_companies(output, gold, hit):
     ("2.5 episodes", 2, False),
 ])
 def test_match_episodes(output, gold, hit):
-    assert match_episodes(output, gold).hit is hit
+    assert match_count(without_rating_numbers(output), gold).hit is hit
 
 
 @pytest.mark.parametrize("output, subject, gold, hit", [
@@ -128,7 +141,7 @@ def test_match_episodes(output, gold, hit):
     ("It has 83 episodes.", "Gundam 0083", 13, False),
 ])
 def test_title_echo_is_not_an_answer(output, subject, gold, hit):
-    assert match_episodes(strip_echo(output, subject), gold).hit is hit
+    assert match_count(without_rating_numbers(strip_echo(output, subject)), gold).hit is hit
 
 
 @pytest.mark.parametrize("output, gold, strict, lenient", [
@@ -145,13 +158,27 @@ def test_title_echo_is_not_an_answer(output, subject, gold, hit):
     ("No idea", 7.0, False, False),
 ])
 def test_match_score(output, gold, strict, lenient):
-    match = match_score(output, gold)
+    match = match_decimal(without_rating_numbers(output), gold)
     assert match.hit is strict and match.detail["lenient_hit"] is lenient
 
 
 def test_match_score_error():
-    assert match_score("7.5", 7.0).detail["abs_error"] == pytest.approx(0.5)
-    assert match_score("nothing", 7.0).detail["abs_error"] is None
+    assert match_decimal("7.5", 7.0).detail["abs_error"] == pytest.approx(0.5)
+    assert match_decimal("nothing", 7.0).detail["abs_error"] is None
+
+
+@pytest.mark.parametrize("output, gold, decimals, lenient, bounds, strict, lenient_hit", [
+    ("It scores 4.2.", 4.2, 1, 0.5, (0, 5), True, True),  # one decimal: 4.2 is 4.20
+    ("It scores 4.24.", 4.2, 1, 0.5, (0, 5), True, True),  # equal at one decimal
+    ("It scores 4.26.", 4.2, 1, 0.5, (0, 5), False, True),
+    ("It scores 4.8.", 4.2, 1, 0.5, (0, 5), False, False),  # 0.6 off, past the lenient 0.5
+    ("Out of 5, it scores 4.5.", 4.5, 2, 0.1, (0, 5), True, True),
+    ("It scores 7.5.", 7.5, 2, 0.1, (0, 5), False, False),  # out of bounds: no answer
+    ("It scores 75.5 points.", 75.5, 1, 1.0, (0, 100), True, True),
+])
+def test_match_decimal_follows_the_fields_declaration(output, gold, decimals, lenient, bounds, strict, lenient_hit):
+    match = match_decimal(output, gold, decimals=decimals, lenient=lenient, bounds=bounds)
+    assert match.hit is strict and match.detail["lenient_hit"] is lenient_hit
 
 
 @pytest.mark.parametrize("output, gold, hit", [
@@ -167,7 +194,48 @@ def test_match_score_error():
     ("1801 users", 18010, False),
 ])
 def test_match_scored_by(output, gold, hit):
-    assert match_scored_by(output, gold).hit is hit
+    assert match_large_count(without_rating_numbers(output), gold).hit is hit
+
+
+@pytest.mark.parametrize("output, gold, relative, hit", [
+    ("About 950,000 users", 914193, 0.01, False),  # 3.9% off
+    ("About 950,000 users", 914193, 0.05, True),  # within 5%
+    ("1.1 million users", 914193, 0.05, False),  # 20% off
+    ("1.1 million users", 914193, 0.25, True),
+])
+def test_match_large_count_takes_the_fields_tolerance(output, gold, relative, hit):
+    assert match_large_count(output, gold, relative=relative).hit is hit
+
+
+@pytest.mark.parametrize("output, gold, numbers", [
+    ("It is rated R - 17+ by 914,193 users", 914193, [17, 914193]),
+    ("Rated PG-13, 2,749 users scored it", 2749, [13, 2749]),
+])
+def test_rating_numbers_are_the_scorers_to_remove(output, gold, numbers):
+    """The generic matchers count every number; the anime domain declares the rating's numbers as noise, which
+    the scorer takes out before a numeric field is matched."""
+    assert match_large_count(output, gold).extracted == numbers and not match_large_count(output, gold).hit
+    assert match_large_count(without_rating_numbers(output), gold).extracted == [gold]
+
+
+@pytest.mark.parametrize("field, matcher", [
+    ("genres", match_names), ("studios", match_companies), ("producers", match_companies),
+    ("episodes", match_count), ("rating", match_rating), ("type", match_category),
+])
+def test_anime_fields_are_matched_by_their_kind(field, matcher):
+    assert matcher_for(get_domain("anime").field(field)) is matcher
+
+
+@pytest.mark.parametrize("field, matcher, keywords, output, gold, hit", [
+    ("score", match_decimal, {"decimals": 2, "lenient": 0.1, "bounds": (0.0, 10.0)}, "Its score is 8.75.", 8.75, True),
+    ("score", match_decimal, {"decimals": 2, "lenient": 0.1, "bounds": (0.0, 10.0)}, "Its score is 8.76.", 8.75, False),
+    ("scored_by", match_large_count, {"relative": 0.01}, "914,193 users scored it 8.75", 914193, True),
+    ("scored_by", match_large_count, {"relative": 0.01}, "0.9 million users", 914193, False),
+])
+def test_anime_numeric_fields_keep_the_old_tolerances(field, matcher, keywords, output, gold, hit):
+    bound = matcher_for(DOMAIN.field(field))
+    assert bound.func is matcher and keywords.items() <= bound.keywords.items()
+    assert bound(output, gold, {}).hit is hit
 
 
 @pytest.mark.parametrize("output, gold, hit", [
@@ -199,7 +267,7 @@ def test_match_rating(output, gold, hit):
     ("It is an ONA.", "OVA", False),  # no fuzzy matching between three-letter codes
 ])
 def test_match_type(output, gold, hit):
-    assert match_type(output, gold, TYPE_LEXICON).hit is hit
+    assert match_category(output, gold, TYPE_LEXICON).hit is hit
 
 
 @pytest.mark.parametrize("output, gold, hit", [

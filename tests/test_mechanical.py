@@ -2,7 +2,7 @@
 
 - a perfect memoriser (every question answered with the answer its own form trains, the fact stated in any
   answer form of its field) scores exactly 100% in every split and field;
-- the same answers re-rendered from a record with that one fact changed to a wrong value of the same field
+- the same answers re-rendered from a subject with that one fact changed to a wrong value of the same field
   (a sibling company, one more or one fewer, episodes +-1, score +-0.01, scored_by +3%, a genre more or
   fewer, another rating or type, another anime's title) score exactly 0 hits.
 
@@ -19,16 +19,18 @@ from dataclasses import dataclass
 import pytest
 from rapidfuzz import fuzz, process
 
-from harness.catalogue import RATINGS, TYPES, AnimeRecord, read_catalogue_csv
-from harness.evalsets import Evalset, QAItem, build_evalset, evalset_records
-from harness.matching import GENRES, company_aliases, normalise_company, normalise_name
+from harness.domains import Subject, get_domain, usable_subjects
+from harness.domains.anime import FIELD_NAMES, FORMS, GENRES, table_of
+from harness.domains.anime_catalogue import RATINGS, TYPES, read_catalogue_csv
+from harness.evalsets import Evalset, QAItem, build_evalset, render_form
+from harness.matching import company_aliases, normalise_company, normalise_name
 from harness.scoring import Prediction, score_predictions, summarise
 from harness.synthetic import generate_catalogue
-from harness.templates import FACT_FIELDS, FORMS, render_form
 
-LOCALES = ("en", "ko")
+ANIME = get_domain("anime")
+LOCALES = ANIME.locales
 DATASETS = ("synthetic", pytest.param("real", marks=pytest.mark.realdata))
-FIELDS = (*FACT_FIELDS, "title")
+FIELDS = (*FIELD_NAMES, "title")
 SYNTHETIC_ROWS, SEED = 150, 3
 # The real sample's evalset is built and answered whole by the memoriser; the every-form and changed-fact
 # checks (five and two to three answers a question) answer only the questions about its first usable anime,
@@ -46,13 +48,13 @@ class Case:
     dataset: str
     locale: str
     evalset: Evalset
-    records: dict[int, AnimeRecord]  # every record the evalset was built from, by anime_id
+    subjects: dict[int, Subject]  # every subject the evalset was built from, by id
     sampled: frozenset[int] | None  # the anime the costlier checks ask about (None: all)
     cache: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def items(self, field: str, *, sample: bool = True) -> list[QAItem]:
         return [item for item in self.evalset.items if item.field == field
-                and (not sample or self.sampled is None or item.anime_id in self.sampled)]
+                and (not sample or self.sampled is None or item.subject_id in self.sampled)]
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +64,16 @@ def built() -> dict:
 
 @pytest.fixture
 def case(request, built, dataset, locale) -> Case:
-    """The evalset as `build_evalset` makes it, with its records; built once per module and locale."""
+    """The evalset as `build_evalset` makes it, with its subjects; built once per module and locale."""
     if (dataset, locale) not in built:
         if dataset == "real":
-            catalogue = read_catalogue_csv(request.getfixturevalue("real_sample"))
+            table = table_of(read_catalogue_csv(request.getfixturevalue("real_sample")))
         else:
-            catalogue = generate_catalogue(SYNTHETIC_ROWS, SEED)
-        records = evalset_records(catalogue)
-        evalset = build_evalset(catalogue, name=f"mechanical-{dataset}", locale=locale, seed=SEED)
-        sampled = frozenset(r.anime_id for r in records[:REAL_ANIME]) if dataset == "real" else None
-        built[dataset, locale] = Case(dataset, locale, evalset, {r.anime_id: r for r in records}, sampled)
+            table = table_of(generate_catalogue(SYNTHETIC_ROWS, SEED))
+        subjects, _ = usable_subjects(ANIME, table.subjects)
+        evalset = build_evalset(ANIME, table, name=f"mechanical-{dataset}", locale=locale, seed=SEED)
+        sampled = frozenset(s.id for s in subjects[:REAL_ANIME]) if dataset == "real" else None
+        built[dataset, locale] = Case(dataset, locale, evalset, {s.id: s for s in subjects}, sampled)
     return built[dataset, locale]
 
 
@@ -85,11 +87,11 @@ def answer_forms(field: str, locale: str) -> list[str]:
     return [form.form_id for pool in ("train", "heldout") for form in FORMS[locale][field][pool]]
 
 
-def render_answer(form: str, record: AnimeRecord, locale: str) -> str:
-    """The answer `form` (a form id, or a title sentence) gives for `record`."""
+def render_answer(form: str, subject: Subject, locale: str) -> str:
+    """The answer `form` (a form id, or a title sentence) gives for `subject`."""
     if form in FORM_BY_ID[locale]:
-        return render_form(FORM_BY_ID[locale][form], record, locale)[1]
-    return form.format(name=record.name)
+        return render_form(FORM_BY_ID[locale][form], ANIME.values(subject, locale))[1]
+    return form.format(name=subject.name)
 
 
 def memoriser_form(item: QAItem, locale: str) -> str:
@@ -129,53 +131,62 @@ def sibling_company(gold: tuple[str, ...], case: Case) -> tuple[str, str] | None
     return None if best is None else (best[1], best[2])
 
 
-def wrong_records(item: QAItem, record: AnimeRecord, case: Case) -> list[tuple[str, str, AnimeRecord]]:
-    """(kind of change, the change, the record with that one fact wrong) for the item's field."""
-    field, replace = item.field, dataclasses.replace
+def changed(subject: Subject, field: str, value) -> Subject:
+    """The subject with one fact set to `value`, every other fact and name as it was."""
+    return dataclasses.replace(subject, facts={**subject.facts, field: value})
+
+
+def wrong_subjects(item: QAItem, subject: Subject, case: Case) -> list[tuple[str, str, Subject]]:
+    """(kind of change, the change, the subject with that one fact wrong) for the item's field."""
+    field, facts = item.field, subject.facts
     if field in ("studios", "producers"):
-        gold = getattr(record, field)
+        gold = facts[field]
         out = []
         sibling = sibling_company(gold, case)
         if sibling:
             swapped = tuple(sibling[1] if c == sibling[0] else c for c in gold)
-            out.append(("sibling", f"{sibling[0]!r} -> {sibling[1]!r}", replace(record, **{field: swapped})))
-            out.append(("one more", f"+{sibling[1]!r}", replace(record, **{field: (*gold, sibling[1])})))
+            out.append(("sibling", f"{sibling[0]!r} -> {sibling[1]!r}", changed(subject, field, swapped)))
+            out.append(("one more", f"+{sibling[1]!r}", changed(subject, field, (*gold, sibling[1]))))
         if len(gold) >= 2:
-            out.append(("one fewer", f"-{gold[-1]!r}", replace(record, **{field: gold[:-1]})))
+            out.append(("one fewer", f"-{gold[-1]!r}", changed(subject, field, gold[:-1])))
         return out
     if field == "episodes":
-        return [(f"{n - record.episodes:+d}", f"{record.episodes} -> {n}", replace(record, episodes=n))
-                for n in (record.episodes + 1, record.episodes - 1) if n >= 1]
+        episodes = facts["episodes"]
+        return [(f"{n - episodes:+d}", f"{episodes} -> {n}", changed(subject, "episodes", n))
+                for n in (episodes + 1, episodes - 1) if n >= 1]
     if field == "score":
-        return [(sign, f"{record.score:.2f} -> {s:.2f}", replace(record, score=s))
-                for sign, s in (("+0.01", round(record.score + 0.01, 2)), ("-0.01", round(record.score - 0.01, 2)))
+        score = facts["score"]
+        return [(sign, f"{score:.2f} -> {s:.2f}", changed(subject, "score", s))
+                for sign, s in (("+0.01", round(score + 0.01, 2)), ("-0.01", round(score - 0.01, 2)))
                 if 0 <= s <= 10]
     if field == "scored_by":
-        n = round(record.scored_by * 1.03)
-        n = n if n != record.scored_by else record.scored_by + 1
-        return [("+3%", f"{record.scored_by} -> {n}", replace(record, scored_by=n))]
+        scored_by = facts["scored_by"]
+        n = round(scored_by * 1.03)
+        n = n if n != scored_by else scored_by + 1
+        return [("+3%", f"{scored_by} -> {n}", changed(subject, "scored_by", n))]
     if field == "genres":
-        extra = [g for g in GENRES[record.anime_id % len(GENRES):] + GENRES if g not in record.genres][0]
-        out = [("one more", f"+{extra!r}", replace(record, genres=(*record.genres, extra)))]
-        if len(record.genres) >= 2:
-            out.append(("one fewer", f"-{record.genres[-1]!r}", replace(record, genres=record.genres[:-1])))
+        genres = facts["genres"]
+        extra = [g for g in GENRES[subject.id % len(GENRES):] + GENRES if g not in genres][0]
+        out = [("one more", f"+{extra!r}", changed(subject, "genres", (*genres, extra)))]
+        if len(genres) >= 2:
+            out.append(("one fewer", f"-{genres[-1]!r}", changed(subject, "genres", genres[:-1])))
         return out
     if field == "rating":
-        other = OTHER_RATING[record.rating]
-        return [("another", f"{record.rating} -> {other}", replace(record, rating=other))]
+        other = OTHER_RATING[facts["rating"]]
+        return [("another", f"{facts['rating']} -> {other}", changed(subject, "rating", other))]
     if field == "type":
-        other = OTHER_TYPE[record.type]
-        return [("another", f"{record.type} -> {other}", replace(record, type=other))]
+        other = OTHER_TYPE[facts["type"]]
+        return [("another", f"{facts['type']} -> {other}", changed(subject, "type", other))]
     if field == "title":
         if "titles" not in case.cache:
-            records = list(case.records.values())
-            case.cache["titles"] = (records, [normalise_name(r.name) for r in records])
-        records, titles = case.cache["titles"]
-        nearest = [records[i] for _, _, i in process.extract(normalise_name(record.name), titles, scorer=fuzz.ratio,
-                                                              limit=2) if records[i].anime_id != record.anime_id][0]
-        unrelated = records[(record.anime_id + len(records) // 2) % len(records)]
-        return [(why, f"-> {r.name!r}", r) for why, r in (("nearest title", nearest), ("unrelated title", unrelated))
-                if r.anime_id != record.anime_id]
+            subjects = list(case.subjects.values())
+            case.cache["titles"] = (subjects, [normalise_name(s.name) for s in subjects])
+        subjects, titles = case.cache["titles"]
+        nearest = [subjects[i] for _, _, i in process.extract(normalise_name(subject.name), titles, scorer=fuzz.ratio,
+                                                               limit=2) if subjects[i].id != subject.id][0]
+        unrelated = subjects[(subject.id + len(subjects) // 2) % len(subjects)]
+        return [(why, f"-> {s.name!r}", s) for why, s in (("nearest title", nearest), ("unrelated title", unrelated))
+                if s.id != subject.id]
     raise AssertionError(f"no wrong values for field {field!r}")
 
 
@@ -235,7 +246,7 @@ def test_perfect_memoriser_scores_everything(case, field):
     """Each question answered as its own form trains it (paraphrase: its held-out form): exactly 100%."""
     items = case.items(field, sample=False)
     assert items, f"no {field} questions in {case.dataset}/{case.locale}"
-    scored = score(case, [(item, render_answer(memoriser_form(item, case.locale), case.records[item.anime_id],
+    scored = score(case, [(item, render_answer(memoriser_form(item, case.locale), case.subjects[item.subject_id],
                                                case.locale), "own form", "") for item in items])
     accuracy = {split: s["accuracy"] for (_, split), s in by_group_and_split(scored).items()}
     assert set(accuracy.values()) == {1.0}, report(case, scored, want_hit=True,
@@ -249,7 +260,7 @@ def test_every_answer_form_states_the_fact(case, field):
     """The fact stated in every answer form of its field, train and held-out alike, each form on its own:
     exactly 100% in every split."""
     items = case.items(field)
-    scored = score(case, [(item, render_answer(form, case.records[item.anime_id], case.locale), form, "")
+    scored = score(case, [(item, render_answer(form, case.subjects[item.subject_id], case.locale), form, "")
                           for form in answer_forms(field, case.locale) for item in items])
     accuracy = {key: s["accuracy"] for key, s in by_group_and_split(scored).items()}
     failing = {f"{form} {split}": round(a, 4) for (form, split), a in sorted(accuracy.items()) if a != 1.0}
@@ -264,7 +275,7 @@ def test_one_changed_fact_scores_nothing(case, field):
     exactly 0 hits in every split."""
     answers = [(item, render_answer(memoriser_form(item, case.locale), wrong, case.locale), kind, change)
                for item in case.items(field)
-               for kind, change, wrong in wrong_records(item, case.records[item.anime_id], case)]
+               for kind, change, wrong in wrong_subjects(item, case.subjects[item.subject_id], case)]
     assert answers, f"no wrong {field} answers in {case.dataset}/{case.locale}"
     scored = score(case, answers)
     hits = {f"{kind} {split}": f"{s['hits']}/{s['n']}"

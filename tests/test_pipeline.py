@@ -5,6 +5,8 @@ import json
 import pytest
 
 from harness.config import load_profile
+from harness.domains import get_domain
+from harness.domains.anime import table_of
 from harness.evalsets import build_evalset
 from harness.synthetic import generate_catalogue
 
@@ -14,7 +16,7 @@ FAST_TINY = ["max_steps=4", "batch_size=4", "logging_steps=1", "save_steps=2", "
 
 @pytest.fixture(scope="module")
 def evalset():
-    return build_evalset(generate_catalogue(6, 0), name="tiny", seed=0)
+    return build_evalset(get_domain("anime"), table_of(generate_catalogue(6, 0)), name="tiny", seed=0)
 
 
 @pytest.fixture(scope="module")

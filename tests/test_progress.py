@@ -88,6 +88,8 @@ def test_generation_and_scoring_report_through_it(monkeypatch, capsys):
     from harness import generation, scoring
     from harness import progress as progress_module
     from harness.baselines import answer_key
+    from harness.domains import get_domain
+    from harness.domains.anime import table_of
     from harness.evalsets import build_evalset
     from harness.synthetic import generate_catalogue
 
@@ -101,7 +103,7 @@ def test_generation_and_scoring_report_through_it(monkeypatch, capsys):
     monkeypatch.setattr(progress_module, "is_terminal", lambda: False)
     monkeypatch.setattr(generation, "decode_batch", lambda model, tokenizer, prompts, *_, **__: (["13"] * len(prompts),
                                                                                                  len(prompts)))
-    evalset = build_evalset(generate_catalogue(6, 0), name="tiny", seed=0)
+    evalset = build_evalset(get_domain("anime"), table_of(generate_catalogue(6, 0)), name="tiny", seed=0)
     items = list(evalset.items)
     generation.generate_answers(None, Tokenizer(), items, batch_size=4, max_new_tokens=8, label="answering as merged")
     monkeypatch.setattr(scoring, "PROGRESS_FROM", 1)

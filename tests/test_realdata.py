@@ -18,8 +18,10 @@ def test_real_sample_build_and_score(real_sample, tmp_path, monkeypatch):
     assert counts["verbatim"]["studios"] > 1000 and counts["reverse"]["title"] > 500 and counts["unseen"]
     items = [json.loads(x) for x in (tmp_path / "evalsets" / "mal" / "eval.jsonl").read_text().splitlines()]
     from harness.baselines import state_fact
+    from harness.domains import get_domain
+    anime = get_domain("anime")
     (tmp_path / "key.jsonl").write_text("".join(
-        json.dumps({"id": i["id"], "output": state_fact(i["field"], i["gold"])}) + "\n" for i in items))
+        json.dumps({"id": i["id"], "output": state_fact(anime, i["field"], i["gold"])}) + "\n" for i in items))
     assert main(["score", "--evalset", "evalsets/mal", "--predictions", "key.jsonl"]) == 0
     summary = json.loads((tmp_path / "key.scores.json").read_text())["summary"]
     # Franchise titles, studios that contain other studios' names, numbers in titles: all credited exactly.
@@ -28,7 +30,7 @@ def test_real_sample_build_and_score(real_sample, tmp_path, monkeypatch):
 
 
 def test_real_sample_quirks_are_parsed(real_sample):
-    from harness.catalogue import read_catalogue_csv
+    from harness.domains.anime_catalogue import read_catalogue_csv
     records = read_catalogue_csv(real_sample).records
     assert sum(r.english_name is None for r in records) > 300
     assert all(isinstance(r.episodes, int) for r in records if r.episodes is not None)

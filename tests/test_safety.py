@@ -114,6 +114,8 @@ def test_an_unreadable_folder_is_a_message_not_a_traceback(here, capsys):
 def test_score_stage_of_a_run_and_a_rebuilt_evalset_is_refused(scored_run, capsys):
     import json
 
+    from harness.domains import get_domain
+    from harness.domains.anime import table_of
     from harness.evalsets import build_evalset, write_evalset
     from harness.synthetic import generate_catalogue
     (scored_run / "scores.json").unlink()
@@ -121,7 +123,8 @@ def test_score_stage_of_a_run_and_a_rebuilt_evalset_is_refused(scored_run, capsy
     manifest = json.loads((scored_run / "manifest.json").read_text())
     assert (scored_run / "scores.json").is_file() and "score" in manifest["stages"]["done"]
     evalset_dir = manifest["config"]["evalset_dir"]
-    write_evalset(build_evalset(generate_catalogue(61, 2), name="e", seed=2), evalset_dir, force=True)
+    rebuilt = build_evalset(get_domain("anime"), table_of(generate_catalogue(61, 2)), name="e", seed=2)
+    write_evalset(rebuilt, evalset_dir, force=True)
     assert main(["score", str(scored_run)]) == 2
     assert "recorded evalset" in capsys.readouterr().err
 

@@ -1,21 +1,25 @@
 import pytest
 
 from harness.baselines import answer_key, majority
+from harness.domains import get_domain
+from harness.domains.anime import table_of
 from harness.evalsets import build_evalset
 from harness.scoring import Prediction, ScoringError, read_predictions, score_predictions, summarise
 from harness.storage import RecordError
 from harness.synthetic import generate_catalogue
 
+ANIME = get_domain("anime")
+
 
 @pytest.fixture(scope="module")
 def evalset():
-    return build_evalset(generate_catalogue(120, 5), name="s", seed=5)
+    return build_evalset(ANIME, table_of(generate_catalogue(120, 5)), name="s", seed=5)
 
 
 @pytest.mark.parametrize("locale", ["en", "ko"])
 def test_answer_key_scores_everything(locale):
     """The ceiling: a plainly stated gold fact must be credited, in every split and field."""
-    evalset = build_evalset(generate_catalogue(120, 5), name="s", seed=5, locale=locale)
+    evalset = build_evalset(ANIME, table_of(generate_catalogue(120, 5)), name="s", seed=5, locale=locale)
     summary = summarise(score_predictions(evalset, answer_key(evalset)))
     assert {split: fields["all"]["accuracy"] for split, fields in summary.items()} == {
         "verbatim": 1.0, "paraphrase": 1.0, "reverse": 1.0, "unseen": 1.0}
@@ -95,8 +99,8 @@ AUDIT_LEXICON = {
 def _judge(field, question, answer, gold, subject):
     from harness.evalsets import QAItem
     from harness.scoring import score_items, scoring_context
-    item = QAItem(id="q", anime_id=1, split="paraphrase", field=field, question=question, gold=gold, subject=subject)
-    (score,) = score_items([(item, answer)], scoring_context(AUDIT_LEXICON))
+    item = QAItem(id="q", subject_id=1, split="paraphrase", field=field, question=question, gold=gold, subject=subject)
+    (score,) = score_items([(item, answer)], scoring_context(AUDIT_LEXICON, ANIME))
     return score
 
 
@@ -163,6 +167,29 @@ def test_audit_defect_classes(field, question, answer, gold, subject, hit, verdi
     assert (score.hit, score.verdict) == (hit, verdict), score
 
 
+@pytest.mark.parametrize("field, answer, gold, hit, extracted", [
+    ("scored_by", "Sola is rated R - 17+ and 914,193 users have scored it.", 914193, True, [914193]),
+    ("scored_by", "Sola is rated PG-13; 2,749 users have scored it.", 2749, True, [2749]),
+    ("episodes", "Sola is rated PG-13 and has 13 episodes.", 13, True, [13]),
+    ("episodes", "Sola is rated PG-13 (Teens 13 or older) and has 12 episodes.", 12, True, [12]),
+    ("episodes", "Sola is rated PG-13.", 13, False, []),  # the rating's 13 is no count
+    ("score", "Sola is rated PG-13 and scores 7.10.", 7.1, True, 7.1),
+])
+def test_numbers_of_a_rating_are_not_answers(field, answer, gold, hit, extracted):
+    """The anime domain's rating numbers ('PG-13', '17+') are taken out before a numeric field is matched."""
+    score = _judge(field, "Tell me about Sola.", answer, gold, "Sola")
+    assert (score.hit, score.extracted) == (hit, extracted), score
+
+
+def test_item_scores_carry_the_subject_id_and_read_the_old_key(evalset):
+    from harness.scoring import ItemScore
+    (score,) = score_predictions(evalset, [Prediction(evalset.items[0].id, "x")], subset=True)
+    row = score.to_dict()
+    assert row["subject_id"] == evalset.items[0].subject_id and "anime_id" not in row
+    old = {**{k: v for k, v in row.items() if k != "subject_id"}, "anime_id": row["subject_id"]}
+    assert ItemScore.from_dict(row) == ItemScore.from_dict(old) == score  # score files before harness.scores/3
+
+
 def test_partial_names_what_is_missing_and_extra():
     score = _judge("genres", "What kind of anime is Sola?", "Sola is an Action and Sci-Fi anime.",
                    ["Action", "Comedy"], "Sola")
@@ -197,7 +224,7 @@ def test_non_text_answers_are_errors_naming_the_record(tmp_path, line, message):
 
 def test_answers_made_for_another_evalset_are_refused(evalset):
     """English answers on the Korean evalset share every id: the evalset sha256 they carry tells them apart."""
-    korean = build_evalset(generate_catalogue(120, 5), name="s-ko", seed=5, locale="ko")
+    korean = build_evalset(ANIME, table_of(generate_catalogue(120, 5)), name="s-ko", seed=5, locale="ko")
     english_key = answer_key(evalset)
     assert {p.id for p in english_key} == {i.id for i in korean.items}
     with pytest.raises(ScoringError, match="made for evalset sha256"):

@@ -1,7 +1,8 @@
 import pytest
 
-from harness.catalogue import RATINGS, CatalogueError
-from harness.matching import GENRES, normalise_name
+from harness.domains.anime import GENRES
+from harness.domains.anime_catalogue import RATINGS, CatalogueError
+from harness.matching import normalise_name
 from harness.synthetic import generate_catalogue, synthetic_csv_bytes
 
 

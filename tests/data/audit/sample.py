@@ -15,7 +15,9 @@ import random
 import sys
 from pathlib import Path
 
-from harness.catalogue import RATINGS, read_catalogue_csv
+from harness.domains import get_domain
+from harness.domains.anime import table_of
+from harness.domains.anime_catalogue import RATINGS, read_catalogue_csv
 from harness.evalsets import build_evalset
 from harness.scoring import read_predictions, score_predictions
 from harness.synthetic import generate_catalogue
@@ -32,7 +34,7 @@ def evalset_of(manifest: dict, real_csv: str):
         rows = int(name.split("-")[1])
         catalogue = read_catalogue_csv(real_csv)
         catalogue = dataclasses.replace(catalogue, records=catalogue.records[:rows], rows_read=rows)
-    evalset = build_evalset(catalogue, name=name, locale=locale, seed=0)
+    evalset = build_evalset(get_domain("anime"), table_of(catalogue), name=name, locale=locale, seed=0)
     if evalset.manifest["sha256"] != manifest["evalset"]["sha256"]:
         sys.exit(f"{name}: rebuilt evalset differs from the one the run answered")
     return evalset
