@@ -50,7 +50,7 @@ from harness.evalsets import (
     load_evalset,
     write_evalset,
 )
-from harness.generation import default_batch_size, generate_for_run
+from harness.generation import PROMPTINGS, default_batch_size, generate_for_run
 from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter, merge_base
 from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
@@ -131,6 +131,11 @@ def parser() -> argparse.ArgumentParser:
                           "(about 110 columns; the default fits 80)")
     compare.add_argument("--html", type=Path, metavar="OUT",
                          help="write a self-contained HTML page here: the tables, the plot and every question")
+    compare.add_argument("--fail-on-forgetting", type=drop_fraction, metavar="X",
+                         help="with a run directory: exit 1 if its retention delta's upper 95%% bound is below -X "
+                              "(the fine-tune lost general knowledge); X is a fraction in (0, 1]")
+    compare.add_argument("--any-prompting", action="store_true",
+                         help="pair answers asked by different promptings (chat against fewshot); refused otherwise")
     compare.set_defaults(command=cmd_compare)
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
@@ -139,6 +144,14 @@ def parser() -> argparse.ArgumentParser:
                      seed_help="seeds the evalset and the training alike (a --set seed=N wins for training)")
     add_model_options(run)
     add_generation_options(run)
+    run.add_argument("--retention", type=int, metavar="N",
+                     help=f"countries facts (capitals, currencies, regions, calling codes) asked few-shot of the base "
+                          f"and the merged model: what the fine-tune broke elsewhere (default {DEFAULT_RETENTION_GPU} "
+                          f"with CUDA, {DEFAULT_RETENTION_CPU} on CPU; 0: none)")
+    run.add_argument("--probe", action="store_true",
+                     help="first ask the base every fact few-shot (greedy and sampled): recall is then reported "
+                          "for facts it knew, maybe knew and did not know")
+    add_probe_options(run)
     add_merge_options(run)
     run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"),
                      help="where the evalset folder is written (default evalsets/)")
@@ -185,6 +198,18 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
     add_generation_options(evaluate)
     evaluate.set_defaults(command=cmd_eval)
+
+    probe = sub.add_parser("probe", help="which facts a model already knows: each asked few-shot, greedily and "
+                                         "sampled; known, maybe known or unknown")
+    probe.add_argument("--evalset", type=Path, required=True, help="the evalset whose facts to ask")
+    probe.add_argument("--model", default=EMBEDDED,
+                       help=f"'{EMBEDDED}' (embedded, the default), a Hugging Face id, or a folder")
+    add_probe_options(probe)
+    probe.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
+    probe.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
+    probe.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="answer length limit (default 24)")
+    probe.add_argument("--batch-size", type=positive_int, help="generation batch (default 4096 on CUDA, 16 on CPU)")
+    probe.set_defaults(command=cmd_probe)
 
     runs = sub.add_parser("runs", help="list run records").add_subparsers(required=True, metavar="ACTION")
     listing = runs.add_parser("list", help="runs with status and headline accuracy")
@@ -329,6 +354,83 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
                         "recorded, and a different N is recorded as a change)")
     p.add_argument("--batch-size", type=positive_int,
                    help="generation batch (default 4096 on CUDA, 16 on CPU); halves on out-of-memory")
+    p.add_argument("--prompting", choices=PROMPTINGS,
+                   help="how each question is put: 'chat' (default: a user turn in the model's chat template) or "
+                        "'fewshot' (three solved lines about other subjects, then the open one: how a pretrained "
+                        "model is asked); recorded with the run and in every score file")
+
+
+def add_probe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--samples", type=positive_int, default=PROBE_SAMPLES,
+                   help=f"sampled answers per fact besides the greedy one (default {PROBE_SAMPLES})")
+    p.add_argument("--temperature", type=float, default=PROBE_TEMPERATURE,
+                   help=f"the samples' temperature (default {PROBE_TEMPERATURE})")
+
+
+PROBE_SAMPLES, PROBE_TEMPERATURE, PROBE_MAX_NEW_TOKENS = 4, 0.5, 24
+# Retention questions per run: enough on CUDA for an interval a few points wide; on CPU, where each answer
+# takes about a second, a handful that shows the stage works.
+DEFAULT_RETENTION_GPU, DEFAULT_RETENTION_CPU = 500, 24
+
+
+def retention_into_run(run_dir: Path, source: ModelSource, size: int, locale: str, args) -> dict:
+    """The retention stage: the retention sample answered few-shot by base and merged, scored into
+    RUN/retention.json."""
+    from harness.retention import retention_evalset, score_retention
+
+    evalset = retention_evalset(size, locale)
+    for model in ("base", "merged"):
+        generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
+                         max_new_tokens=PROBE_MAX_NEW_TOKENS, prompting="fewshot", name=f"retention-{model}")
+    return score_retention(run_dir, evalset)
+
+
+def check_probe_options(args) -> None:
+    if not 0 < args.temperature <= 5:
+        raise ConfigError(f"--temperature {args.temperature}: sampling needs a temperature in (0, 5], e.g. 0.5.")
+
+
+def probe_into_run(run_dir: Path, evalset: Evalset, source: ModelSource, args) -> dict:
+    """The probe stage: the base model asked every fact few-shot; RUN/probe.json."""
+    from harness.models import load_model, load_tokenizer
+    from harness.probes import probe_model
+
+    model = load_model(source, quantize=False, device=device_name())
+    probe = probe_model(model, load_tokenizer(source), evalset, model_name=source.spec, samples=args.samples,
+                        temperature=args.temperature, seed=getattr(args, "seed", 0) or 0,
+                        batch_size=args.batch_size or default_batch_size(),
+                        max_new_tokens=getattr(args, "probe_max_new_tokens", None) or PROBE_MAX_NEW_TOKENS)
+    storage.write_json(run_dir / "probe.json", probe)
+    return probe
+
+
+def probe_table(probe: dict) -> Table:
+    table = Table(title=f"what {probe['model']} knows of {probe['evalset']['name']} (few-shot, greedy + "
+                        f"{probe['samples']} samples at T={probe['temperature']:g})")
+    for column in ("split", "field", "known", "maybe", "unknown"):
+        table.add_column(column, justify="left" if column in ("split", "field") else "right")
+    for split, fields in probe["summary"].items():
+        for fld, counts in fields.items():
+            table.add_row(split, fld, *(str(counts[c]) for c in ("known", "maybe", "unknown")),
+                          end_section=fld == "all")
+    return table
+
+
+def cmd_probe(args) -> int:
+    """Which facts of an evalset a model knows before any fine-tuning, as a run record with probe.json."""
+    evalset = load_evalset(args.evalset)
+    source = resolve_model(args.model, args.cache_dir)
+    check_probe_options(args)
+    args.probe_max_new_tokens = args.max_new_tokens
+    config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "samples": args.samples,
+              "temperature": args.temperature, "seed": 0, "prompting": "fewshot"}
+    with open_run(args.runs_dir, label=f"probe-{evalset.manifest['name']}", config=config,
+                  evalset_manifest=evalset.manifest, stages=("probe",)) as run_dir:
+        with timed(run_dir, "probe"):
+            probe = probe_into_run(run_dir, evalset, source, args)
+    console.print(probe_table(probe))
+    console.print(f"run record: {run_dir}", soft_wrap=True)
+    return 0
 
 
 def add_merge_options(p: argparse.ArgumentParser) -> None:
@@ -445,10 +547,14 @@ def cmd_compare(args) -> int:
         check_out(args.out, "--out", "comparison")
     if args.html:
         check_out(args.html, "--html", "html")
+    retention = None
+    if args.fail_on_forgetting is not None:  # checked first: the flag needs a run that measured retention
+        from harness.retention import retention_all_row
+        retention = retention_all_row(split_spec(args.b or args.a)[0])
     b = load_scores(args.b or args.a)  # first: a model the run lacks is named beside those it has
     a = load_scores(args.a if args.b else _baseline_of(args.a))
-    rows = compare_scores(a, b)
-    moves = verdict_moves(a, b)
+    rows = compare_scores(a, b, any_prompting=args.any_prompting)
+    moves = verdict_moves(a, b, any_prompting=args.any_prompting)
     floor = floor_summary(args.a, args.b or args.a, sha256=a["evalset"]["sha256"])
     name_a, name_b = compare_names(a, b)
     if (name_a, name_b) == ("baseline", "candidate"):  # named whole, each on its own line: paths are never cut
@@ -471,6 +577,14 @@ def cmd_compare(args) -> int:
         if dropped:
             return 1
         console.print(f"no delta's upper bound is below -{100 * args.fail_on_drop:.1f} points")
+    if retention is not None:
+        bound = retention["ci_high"]
+        if bound < -args.fail_on_forgetting:
+            console.print(f"[red]forgetting:[/] retention {100 * retention['delta']:+.1f} points, upper bound "
+                          f"{100 * bound:+.1f} < {-100 * args.fail_on_forgetting:.1f}")
+            return 1
+        console.print(f"retention {100 * retention['delta']:+.1f} points, upper bound {100 * bound:+.1f}: not "
+                      f"below -{100 * args.fail_on_forgetting:.1f}")
     return 0
 
 
@@ -503,10 +617,20 @@ def cmd_run(args) -> int:
     check_evalset_target(evalset, evalset_dir, force=args.force)
     if cpu_overrides:
         console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
+    if args.probe:
+        check_probe_options(args)
+    retention = args.retention if args.retention is not None else (
+        DEFAULT_RETENTION_CPU if on_cpu else DEFAULT_RETENTION_GPU)
+    if retention < 0:
+        raise ConfigError(f"--retention {retention}: give a number of questions, 0 for none.")
     evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
     max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+    stages = (*(("probe",) if args.probe else ()), *TRAINING_STAGES, *(("retention",) if retention else ()))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
-                  config=run_config(args, config, source, evalset_dir), stages=TRAINING_STAGES) as run_dir:
+                  config=run_config(args, config, source, evalset_dir), stages=stages) as run_dir:
+        if args.probe:  # before training: what the base knew, so recall splits into known and unknown facts
+            with timed(run_dir, "probe"):
+                probe_into_run(run_dir, evalset, source, args)
         with timed(run_dir, "train"):
             train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
         with timed(run_dir, "merge"):
@@ -516,9 +640,12 @@ def cmd_run(args) -> int:
         for model in ("base", "merged"):
             with timed(run_dir, f"generate:{model}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
-                                 max_new_tokens=max_new_tokens)
+                                 max_new_tokens=max_new_tokens, prompting=args.prompting or PROMPTINGS[0])
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
+        if retention:
+            with timed(run_dir, "retention"):
+                retention_into_run(run_dir, source, retention, args.locale, args)
     # Reported once the record is finished, so report.md shows the final status and every stage's time.
     with timed(run_dir, "report"):
         print_report(run_dir, console, wide=args.wide)
@@ -584,9 +711,11 @@ def cmd_generate(args) -> int:
     with continue_run(args.run, f"generate:{args.model}") as run_dir:
         evalset, source = run_inputs(run_dir)
         max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
+        prompting = stage_setting(run_dir, "prompting", args.prompting, PROMPTINGS[0])
         path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
-                                max_new_tokens=max_new_tokens)
+                                max_new_tokens=max_new_tokens, prompting=prompting)
         record_setting(run_dir, f"generate:{args.model}", "max_new_tokens", max_new_tokens)
+        record_setting(run_dir, f"generate:{args.model}", "prompting", prompting)
     console.print(f"wrote {path}", soft_wrap=True)
     return 0
 
@@ -627,19 +756,21 @@ def cmd_eval(args) -> int:
     loaded_s = round(time.perf_counter() - started, 3)
     config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "adapter": adapter,
               "adapter_base": args.adapter_base if adapter else None, "name": name,
-              "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": None}
+              "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": None,
+              "prompting": args.prompting or PROMPTINGS[0]}
     stages = (f"generate:{name}", "predict:majority", "score")
     with open_run(args.runs_dir, label=f"eval-{evalset.manifest['name']}-{name}", config=config,
                   evalset_manifest=evalset.manifest, stages=stages) as run_dir:
         update_manifest(run_dir, lambda m: m["timings"].__setitem__("load", loaded_s))
         with timed(run_dir, f"generate:{name}"):
             predict_into_run(run_dir, name, evalset, model, tokenizer, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens,
+                             max_new_tokens=max_new_tokens, prompting=args.prompting or PROMPTINGS[0],
                              model_name=f"{source.spec}+{adapter['path']}" if adapter else source.spec)
         with timed(run_dir, "predict:majority"):
             storage.write_jsonl(run_dir / "predictions" / "majority.jsonl", (p.to_dict() for p in majority(evalset)))
         with timed(run_dir, "score"):
-            scored = score_models(run_dir, evalset, [name, "majority"], baseline="majority", candidate=name)
+            scored = score_models(run_dir, evalset, [name, "majority"], baseline="majority", candidate=name,
+                                  prompting=args.prompting or PROMPTINGS[0])
     table = Table(title=f"{name} on {evalset.manifest['name']}, the majority floor beside it")
     for column in ("split", "field", "n", f"{name} % [95% CI]", "floor %"):
         table.add_column(column, justify="left" if column in ("split", "field") else "right")
@@ -680,7 +811,8 @@ def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path
                      data=getattr(args, "data", None), seed=config.seed,
                      max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
                      batch_size=getattr(args, "batch_size", None),
-                     merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0]).to_dict()
+                     merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0],
+                     prompting=getattr(args, "prompting", None) or PROMPTINGS[0]).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

@@ -29,7 +29,7 @@ from harness import storage
 from harness.baselines import BASELINES
 from harness.errors import HarnessError
 from harness.evalsets import SPLITS, Evalset
-from harness.runs import RunError
+from harness.runs import RunError, read_manifest
 from harness.scoring import read_predictions, score_file, score_predictions
 from harness.statistics import mcnemar_exact, paired_bootstrap_delta
 
@@ -142,7 +142,7 @@ def floor_summary(*specs: str | Path, sha256: str) -> dict | None:
     return None
 
 
-def _paired_items(a: dict, b: dict) -> list[tuple[dict, dict]]:
+def _paired_items(a: dict, b: dict, any_prompting: bool = False) -> list[tuple[dict, dict]]:
     """(A's item, B's item) for every question, in A's order; an error unless both scored the same questions of
     the same evalset."""
     if a["evalset"]["sha256"] != b["evalset"]["sha256"]:
@@ -150,14 +150,20 @@ def _paired_items(a: dict, b: dict) -> list[tuple[dict, dict]]:
             f"{a['source']} and {b['source']} were scored on different evalsets "
             f"({a['evalset']['name']} {a['evalset']['sha256'][:12]} vs {b['evalset']['name']} "
             f"{b['evalset']['sha256'][:12]}); compare runs on the same evalset.")
+    prompted = {x.get("prompting", "chat") for x in (a, b)} - {"none"}  # 'none': the floor, asked of no model
+    if len(prompted) > 1 and not any_prompting:
+        raise ComparisonError(
+            f"{a['source']} was asked by {a.get('prompting', 'chat')} prompting and {b['source']} by "
+            f"{b.get('prompting', 'chat')}: a difference would mix what the model knows with how it was asked. "
+            "Compare runs of one prompting, or pass --any-prompting to pair them anyway.")
     b_items = {item["id"]: item for item in b["items"]}
     if set(b_items) != {item["id"] for item in a["items"]}:
         raise ComparisonError(f"{a['source']} and {b['source']} score different questions; rescore both.")
     return [(item, b_items[item["id"]]) for item in a["items"]]
 
 
-def compare_scores(a: dict, b: dict, *, seed: int = 0) -> list[ComparisonRow]:
-    pairs = _paired_items(a, b)
+def compare_scores(a: dict, b: dict, *, seed: int = 0, any_prompting: bool = False) -> list[ComparisonRow]:
+    pairs = _paired_items(a, b, any_prompting)
     rows = []
     for split in SPLITS:
         in_split = [p for p in pairs if p[0]["split"] == split]
@@ -182,10 +188,10 @@ def _row(split: str, fld: str, group: list[tuple[dict, dict]], seed: int) -> Com
                          learned=learned, forgotten=forgotten, p_value=mcnemar_exact(learned, forgotten))
 
 
-def verdict_moves(a: dict, b: dict) -> list[VerdictMove]:
+def verdict_moves(a: dict, b: dict, any_prompting: bool = False) -> list[VerdictMove]:
     """How answers changed class from A to B: per split (in `SPLITS` order), the count of each (class under A,
     class under B) pair, largest first; same-class pairs, and items scored before verdicts existed, left out."""
-    counts = Counter((x["split"], x["verdict"], y["verdict"]) for x, y in _paired_items(a, b)
+    counts = Counter((x["split"], x["verdict"], y["verdict"]) for x, y in _paired_items(a, b, any_prompting)
                      if x.get("verdict") and y.get("verdict") and x["verdict"] != y["verdict"])
     order = {split: rank for rank, split in enumerate(SPLITS)}
     ranked = sorted(counts.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], -kv[1], kv[0][1:]))
@@ -206,11 +212,14 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
                        "changed nothing that shows. See training.json and merge.json.")
     floor = run_dir / "predictions" / "majority.jsonl"
     storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
+    prompting = read_manifest(run_dir)["config"].get("prompting", "chat")
     models = {}
     for model in ("base", "merged", "majority"):
         path = run_dir / "predictions" / f"{model}.jsonl"
         scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        models[model] = score_file(evalset, scores, model=model, predictions_path=path)
+        # the floor asks no model: it stands beside either prompting
+        models[model] = score_file(evalset, scores, model=model, predictions_path=path,
+                                   prompting="none" if model == "majority" else prompting)
     storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
     rows = compare_scores({**models["base"], "source": "base"}, {**models["merged"], "source": "merged"})
     storage.write_json(run_dir / "comparison.json", {
@@ -218,14 +227,16 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
         "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})
 
 
-def score_models(run_dir: Path, evalset: Evalset, models: list[str], *, baseline: str, candidate: str) -> dict:
+def score_models(run_dir: Path, evalset: Evalset, models: list[str], *, baseline: str, candidate: str,
+                 prompting: str = "chat") -> dict:
     """Score RUN/predictions/MODEL.jsonl for each model into scores.json (the shape `score_run` writes), and the
     candidate against the baseline into comparison.json. Returns the score files by model."""
     scored = {}
     for model in models:
         path = run_dir / "predictions" / f"{model}.jsonl"
         scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        scored[model] = score_file(evalset, scores, model=model, predictions_path=path)
+        scored[model] = score_file(evalset, scores, model=model, predictions_path=path,
+                                   prompting="none" if model == "majority" else prompting)
     storage.write_json(run_dir / "scores.json", {"baseline": baseline, "candidate": candidate, "models": scored})
     rows = compare_scores({**scored[baseline], "source": baseline}, {**scored[candidate], "source": candidate})
     storage.write_json(run_dir / "comparison.json", {

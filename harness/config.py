@@ -21,6 +21,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 PROFILES = ("article", "fast")
+PROMPTINGS = ("chat", "fewshot")  # generation.PROMPTINGS: how questions are put to the model
 MERGE_ONTO = ("nf4-dequantised", "bf16")  # what the adapter is merged onto: the dequantised 4-bit base, or bf16
 MODEL_KEYS = ("spec", "path", "kind")  # models.ModelSource.to_dict()
 
@@ -186,7 +187,7 @@ class RunConfig:
 
         {"data": "synthetic", "evalset_dir": "/abs/evalsets/synthetic-12-s0-en", "model": {"spec": ...},
          "profile": {...TrainConfig...}, "seed": 0, "max_new_tokens": 48, "batch_size": null,
-         "merge_onto": "nf4-dequantised"}
+         "merge_onto": "nf4-dequantised", "prompting": "chat"}
     """
     evalset_dir: str
     model: dict  # models.ModelSource.to_dict()
@@ -196,6 +197,7 @@ class RunConfig:
     max_new_tokens: int = 48
     batch_size: int | None = None
     merge_onto: str = "nf4-dequantised"
+    prompting: str = "chat"
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "profile": self.profile.to_dict()}
@@ -223,6 +225,9 @@ class RunConfig:
             raise ConfigError(f"{source}: max_new_tokens = {rest['max_new_tokens']} must be at least 1. {FIX_RECORD}")
         if rest.get("merge_onto", MERGE_ONTO[0]) not in MERGE_ONTO:
             raise ConfigError(f"{source}: merge_onto = {rest['merge_onto']!r} must be one of {list(MERGE_ONTO)}. "
+                              f"{FIX_RECORD}")
+        if rest.get("prompting", PROMPTINGS[0]) not in PROMPTINGS:
+            raise ConfigError(f"{source}: prompting = {rest['prompting']!r} must be one of {list(PROMPTINGS)}. "
                               f"{FIX_RECORD}")
         return cls(profile=profile, model=dict(model), **rest)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import random
 import re
 import shutil
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ from harness.domains import (
 )
 from harness.errors import HarnessError
 
-SPLITS = ("verbatim", "paraphrase", "reverse", "unseen")
+SPLITS = ("verbatim", "paraphrase", "reverse", "unseen", "retention")  # retention: another domain's facts
 EVAL_KEYS = ("id", "subject_id", "split", "field", "question", "gold")
 MANIFEST_KEYS = {"name": str, "sha256": str, "files": dict}  # what the later stages read from an evalset manifest
 
@@ -58,6 +59,7 @@ class QAItem:
     aliases: tuple[str, ...] = ()
     form: str = ""
     subject: str = ""  # the name the question names; an output repeating it is not answering with it
+    fewshot: str = ""  # the same question as a completion: solved lines about other subjects, then the open one
 
     def to_dict(self) -> dict:
         return {**asdict(self), "aliases": list(self.aliases)}
@@ -106,6 +108,7 @@ def build_evalset(domain: Domain, table: Table, *, name: str, locale: str = "en"
                     train.append(_train_row(subject, form.form_id, *render_form(form, values)))
 
     items: list[QAItem] = []
+    shots = _Shots(domain, trained, locale, seed)
     for split, group, pool in (("verbatim", trained, "train"), ("paraphrase", trained, "heldout"),
                                ("unseen", unseen, "train")):
         for subject in group:
@@ -115,13 +118,15 @@ def build_evalset(domain: Domain, table: Table, *, name: str, locale: str = "en"
                     form = _pick(forms[fact.name][pool], seed, subject.id, fact.name)
                     question, _ = render_form(form, values)
                     gold, aliases = gold_of(fact, subject)
-                    items.append(_item(subject, split, fact.name, question, form.form_id, gold, aliases))
+                    items.append(_item(subject, split, fact.name, question, form.form_id, gold, aliases,
+                                       shots.prompt(subject, fact.name, form, question)))
     if domain.reverse is not None:
         for subject in _singled_out(domain, subjects, trained):
             question = _text(domain.reverse.questions[locale], domain.values(subject, locale))
             gold, aliases = title_gold(subject)
             items.append(QAItem(id=f"reverse-{subject.id}-title", subject_id=subject.id, split="reverse",
-                                field="title", question=question, gold=gold, aliases=aliases, form="reverse"))
+                                field="title", question=question, gold=gold, aliases=aliases, form="reverse",
+                                fewshot=shots.reverse_prompt(subject, question)))
 
     manifest = {
         "name": name,
@@ -170,9 +175,72 @@ def _train_row(subject: Subject, template: str, question: str, answer: str) -> d
             "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
 
 
-def _item(subject: Subject, split: str, field: str, question: str, form: str, gold, aliases) -> QAItem:
+def _item(subject: Subject, split: str, field: str, question: str, form: str, gold, aliases,
+          fewshot: str = "") -> QAItem:
     return QAItem(id=f"{split}-{subject.id}-{field}", subject_id=subject.id, split=split, field=field,
-                  question=question, gold=gold, aliases=aliases, form=form, subject=subject.name)
+                  question=question, gold=gold, aliases=aliases, form=form, subject=subject.name, fewshot=fewshot)
+
+
+SHOTS = 3  # solved examples before the open line of a few-shot prompt
+_FACT_PLACEHOLDER = re.compile(r"\{(?!title)(\w+)\}")  # a placeholder that carries a fact, not a name
+
+
+class _Shots:
+    """Few-shot completion prompts: the way to ask a pretrained model, which continues text rather than
+    answering a chat turn. For a question about one subject: SHOTS lines that state the same field of other
+    trained subjects, in the wording of an answer form whose fact comes after the subject's name, then that
+    form's opening for this subject ('The capital of Samoa is'). Examples are chosen by a hash, never the
+    subject asked; a form whose fact comes first ('{scored_by} users have scored {title}.') gives way to
+    another form of the same field, and a field with none is asked as question and answer lines ('Q: ... A:')."""
+
+    def __init__(self, domain: Domain, trained: list[Subject], locale: str, seed: int):
+        self.domain, self.locale, self.seed = domain, locale, seed
+        self.having = {f: [s for s in trained if s.has(f)] for f in domain.field_names}
+        self.trained = trained
+        self._values: dict = {}
+        self._complete: list[Subject] | None = None  # trained subjects a reverse question can be asked of
+        self.forms = domain.forms[locale]
+
+    def values(self, subject: Subject) -> dict[str, str]:
+        if subject.id not in self._values:
+            self._values[subject.id] = self.domain.values(subject, self.locale)
+        return self._values[subject.id]
+
+    def _others(self, subject: Subject, pool: list[Subject], key: str) -> list[Subject]:
+        """SHOTS subjects of `pool` other than `subject`, drawn by a hash of (seed, subject, key): the same
+        inputs give the same prompt, and the cost does not grow with the table."""
+        rng = random.Random(f"{self.seed}:{subject.id}:{key}:shots")
+        picks = rng.sample(range(len(pool)), min(SHOTS + 1, len(pool)))
+        return [pool[i] for i in picks if pool[i].id != subject.id][:SHOTS]
+
+    def prompt(self, subject: Subject, field: str, form, question: str) -> str:
+        opening = next((f for f in (form, *self.forms[field]["train"], *self.forms[field]["heldout"])
+                        if _opening(f.answer)), None)
+        examples = self._others(subject, self.having[field], field)
+        if opening is None:
+            lines = [f"Q: {render_form(f, self.values(s))[0]}\nA: {render_form(f, self.values(s))[1]}"
+                     for s in examples for f in [form]]
+            return "\n".join([*lines, f"Q: {question}\nA:"])
+        lines = [_text(opening.answer, self.values(s)) for s in examples]
+        return "\n".join([*lines, _text(_opening(opening.answer), self.values(subject)).rstrip()])
+
+    def reverse_prompt(self, subject: Subject, question: str) -> str:
+        reverse = self.domain.reverse
+        if self._complete is None:
+            self._complete = [s for s in self.trained if all(s.has(f) for f in reverse.fields)]
+        complete = self._complete
+        lines = [f"Q: {_text(reverse.questions[self.locale], self.values(s))}\nA: {s.name}"
+                 for s in self._others(subject, complete, "reverse")]
+        return "\n".join([*lines, f"Q: {question}\nA:"])
+
+
+def _opening(answer: str) -> str:
+    """An answer template up to its first fact placeholder, where the subject's name comes before it
+    ('The capital of {title} is '), else ''."""
+    match = _FACT_PLACEHOLDER.search(answer)
+    if match is None or "{title" not in answer[:match.start()]:
+        return ""
+    return answer[:match.start()]
 
 
 def _singled_out(domain: Domain, subjects: list[Subject], trained: list[Subject]) -> list[Subject]:

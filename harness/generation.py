@@ -40,6 +40,7 @@ from harness.scoring import Prediction
 from harness.storage import RecordError
 
 CACHES = ("dynamic", "static")
+PROMPTINGS = ("chat", "fewshot")  # a question as a chat turn, or as the completion of solved lines (evalsets.SHOTS)
 PARTIAL_OF = "harness.predictions"  # the partial file's header tag
 
 
@@ -48,15 +49,41 @@ def chat_prompt(tokenizer, question: str) -> str:
                                          add_generation_prompt=True)
 
 
+def prompt_for(tokenizer, item: QAItem, prompting: str) -> str:
+    """What the model continues: the chat turn of the question, or its few-shot completion prompt after the
+    tokenizer's begin-of-text token (a chat template writes that token itself)."""
+    if prompting == "chat":
+        return chat_prompt(tokenizer, item.question)
+    if not item.fewshot:
+        raise RunError(f"question {item.id} has no few-shot prompt: its evalset was built before few-shot prompts "
+                       "(template version 2026.11-3 of the anime domain); rebuild it with `harness evalset build`.")
+    return (tokenizer.bos_token or "") + item.fewshot
+
+
+def fewshot_answer(item: QAItem, completion: str) -> str:
+    """The answer a few-shot completion gives: its first line, after the open line it completes ('The capital
+    of Samoa is' + 'Apia.'); after an 'A:' line, the completion alone. Later lines are the model inventing
+    more examples."""
+    first = completion.strip().split("\n", 1)[0].strip()
+    opening = item.fewshot.rsplit("\n", 1)[-1]
+    return first if opening.endswith("A:") else f"{opening} {first}".strip()
+
+
 def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, max_new_tokens: int,
                      partial_path: Path | None = None, model_name: str | None = None, label: str = "generating",
-                     cache: str = "dynamic", on_batch=None) -> list[Prediction]:
-    """`partial_path` keeps finished answers and resumes from them; its header records `model_name` and
-    `max_new_tokens`, which a resume must repeat."""
+                     cache: str = "dynamic", on_batch=None, prompting: str = "chat",
+                     sampling: tuple[float, int] | None = None) -> list[Prediction]:
+    """`partial_path` keeps finished answers and resumes from them; its header records `model_name`,
+    `max_new_tokens` and the prompting (other than chat), which a resume must repeat. `sampling=(temperature,
+    seed)` samples instead of decoding greedily."""
+    if prompting not in PROMPTINGS:
+        raise RunError(f"--prompting {prompting!r}: choose one of {', '.join(PROMPTINGS)}.")
     settings = {"model": model_name, "max_new_tokens": max_new_tokens}
+    if prompting != "chat":  # partial files written before promptings existed are chat's
+        settings["prompting"] = prompting
     done = read_partial(partial_path, settings, {item.id for item in items}) if partial_path is not None else {}
     todo = [item for item in items if item.id not in done]
-    prompts = {item.id: chat_prompt(tokenizer, item.question) for item in todo}
+    prompts = {item.id: prompt_for(tokenizer, item, prompting) for item in todo}
     lengths = {i: len(tokenizer(p, add_special_tokens=False).input_ids) for i, p in prompts.items()}
     todo.sort(key=lambda item: -lengths[item.id])
     # The static cache's compiled step is specialised to its shape: one prompt length for the whole call.
@@ -72,7 +99,7 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
                     outputs, new_tokens = decode_batch(model, tokenizer, [prompts[i.id] for i in batch],
                                                        max_new_tokens, cache=cache,
                                                        fixed_shape=(batch_size, prompt_tokens) if prompt_tokens
-                                                       else None)
+                                                       else None, sampling=sampling)
                 except Exception as err:  # noqa: BLE001 - only out-of-memory is retried; the rest re-raises
                     if not _is_out_of_memory(err) or batch_size == 1:
                         raise
@@ -80,7 +107,7 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
                     _free_cuda_cache()
                     continue
                 for item, output in zip(batch, outputs, strict=True):
-                    done[item.id] = output
+                    done[item.id] = output = fewshot_answer(item, output) if prompting == "fewshot" else output
                     if partial is not None:
                         partial.write(json.dumps({"id": item.id, "output": output}, ensure_ascii=False) + "\n")
                 if partial is not None:
@@ -172,7 +199,8 @@ def _some(settings: dict, keys: list[str]) -> str:
 
 
 def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cache: str = "dynamic",
-                 fixed_shape: tuple[int, int] | None = None) -> tuple[list[str], int]:
+                 fixed_shape: tuple[int, int] | None = None,
+                 sampling: tuple[float, int] | None = None) -> tuple[list[str], int]:
     """Greedy answers to one batch of chat prompts, and the number of tokens generated (stop tokens included).
     `fixed_shape=(rows, tokens)` pads the batch to exactly that shape (filler rows repeat the first prompt and
     are dropped), so a compiled decoding step sees one shape; it needs prompts of at most `tokens` tokens."""
@@ -194,9 +222,14 @@ def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cach
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False,
                             pad_to_multiple_of=64 if static else None)
     encoded = encoded.to(model.device)
+    decoding = {"do_sample": False, "top_p": None, "top_k": None, "temperature": None}
+    if sampling is not None:
+        temperature, seed = sampling
+        torch.manual_seed(seed)
+        decoding = {"do_sample": True, "top_p": None, "top_k": None, "temperature": temperature}
     with torch.inference_mode():
-        generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, top_p=None,
-                                   top_k=None, temperature=None, eos_token_id=stop_token_ids(tokenizer),
+        generated = model.generate(**encoded, max_new_tokens=max_new_tokens, **decoding,
+                                   eos_token_id=stop_token_ids(tokenizer),
                                    pad_token_id=tokenizer.pad_token_id,
                                    cache_implementation="static" if static else None)
     new_tokens = generated[:count, encoded["input_ids"].shape[1]:]
@@ -230,14 +263,15 @@ def partial_path_for(path: Path) -> Path:
 
 
 def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelSource, *, batch_size: int | None,
-                     max_new_tokens: int) -> Path:
+                     max_new_tokens: int, prompting: str = "chat", name: str | None = None) -> Path:
     """A run's generation stage: every evalset question answered by the base model or the run's merged model
-    (both bf16) into RUN/predictions/MODEL.jsonl, resuming from its partial file."""
+    (both bf16) into RUN/predictions/NAME.jsonl (NAME: the model's, by default), resuming from its partial
+    file."""
     if model == "merged":
         if not (run_dir / "merged" / "config.json").is_file():
             raise RunError(f"{run_dir}: no merged/ model; run `harness merge {run_dir}` first.")
         source = ModelSource(spec=f"{run_dir.name}/merged", path=str(run_dir / "merged"), kind="local")
-    path = run_dir / "predictions" / f"{model}.jsonl"
+    path = run_dir / "predictions" / f"{name or model}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(source)
     loaded = load_model(source, quantize=False, device=device_name())
@@ -245,7 +279,8 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
     predictions = generate_answers(loaded, tokenizer, list(evalset.items),
                                    batch_size=batch_size or default_batch_size(),
                                    max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
-                                   model_name=source.spec, label=f"answering as {model} ({cache} cache)", cache=cache)
+                                   model_name=source.spec, label=f"answering as {model} ({cache} cache)", cache=cache,
+                                   prompting=prompting)
     sha = evalset.manifest["sha256"]  # the answers name the evalset they answer: never scored against another
     write_predictions([dataclasses.replace(p, evalset_sha256=sha) for p in predictions], path)
     return path
@@ -436,7 +471,7 @@ def load_answering_model(source: ModelSource, adapter: Path | None, device: str,
 
 
 def predict_into_run(run_dir: Path, name: str, evalset: Evalset, model, tokenizer, *, model_name: str,
-                     batch_size: int, max_new_tokens: int) -> Path:
+                     batch_size: int, max_new_tokens: int, prompting: str = "chat") -> Path:
     """Every evalset question answered by a loaded model into RUN/predictions/NAME.jsonl (the answers name their
     evalset's sha256); `model_name` goes in the partial file's settings header."""
     path = run_dir / "predictions" / f"{name}.jsonl"
@@ -444,7 +479,8 @@ def predict_into_run(run_dir: Path, name: str, evalset: Evalset, model, tokenize
     cache = default_cache(len(evalset.items))
     predictions = generate_answers(model, tokenizer, list(evalset.items), batch_size=batch_size,
                                    max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
-                                   model_name=model_name, label=f"answering as {name} ({cache} cache)", cache=cache)
+                                   model_name=model_name, label=f"answering as {name} ({cache} cache)", cache=cache,
+                                   prompting=prompting)
     sha = evalset.manifest["sha256"]
     write_predictions([Prediction(id=p.id, output=p.output, evalset_sha256=sha) for p in predictions], path)
     return path

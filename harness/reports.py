@@ -255,6 +255,10 @@ class RunView:
     moves: list[VerdictMove]
     note: str
     merge: dict | None
+    knowledge: list[dict] | None = None  # probes.recall_by_category rows, where the run probed the base
+    forgotten_known: int | None = None  # questions on facts the base knew that the candidate answers wrong
+    probe_source: str | None = None  # the probed evalset's source kind: on synthetic rows nothing can be known
+    retention: dict | None = None  # retention.json: another domain's facts, base against merged
 
     @property
     def floor(self) -> dict | None:
@@ -278,11 +282,21 @@ def read_run(run_dir: str | Path) -> RunView:
                        f"run `harness score {run_dir}` to write it again.")
     a, b, models = scores["baseline"], scores["candidate"], scores["models"]
     merge = run_dir / "merge.json"
+    knowledge = forgotten = probe_source = None
+    if (run_dir / "probe.json").is_file():
+        from harness.probes import forgotten_known, recall_by_category
+        probe = storage.read_json(run_dir / "probe.json")
+        knowledge = recall_by_category(probe, {a: models[a], b: models[b]})
+        forgotten = len(forgotten_known(probe, models[b]))
+        probe_source = probe.get("source")
     return RunView(run_dir=run_dir, manifest=manifest, a=a, b=b,
                    summaries={name: data["summary"] for name, data in models.items()},
                    rows=[ComparisonRow.from_dict(r) for r in comparison["rows"]],
                    moves=verdict_moves({**models[a], "source": a}, {**models[b], "source": b}),
-                   note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None)
+                   note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None,
+                   knowledge=knowledge, forgotten_known=forgotten, probe_source=probe_source,
+                   retention=storage.read_json(run_dir / "retention.json")
+                   if (run_dir / "retention.json").is_file() else None)
 
 
 def run_verdict(view: RunView) -> str:
@@ -351,12 +365,92 @@ def report_markdown(view: RunView, plot: Path) -> str:
         f"## How answers changed class, {a} → {b}",
         "",
         moves_markdown(view.moves, a, b),
+        *knowledge_markdown(view),
+        *retention_markdown(view),
         "## Details",
         "",
         extras_markdown({a: view.summaries[a], b: view.summaries[b]}),
         f"![accuracy per field]({plot})",
         "",
     ])
+
+
+def knowledge_markdown(view: RunView) -> list[str]:
+    """report.md's section on what the base knew before training (a run with --probe), else nothing."""
+    if not view.knowledge:
+        return []
+    a, b = view.a, view.b
+    lines = ["## What the base knew, and what the fine-tune did with it", "",
+             "Each fact was asked of the base model few-shot before training (`probe.json`): known (greedy "
+             "answer right), maybe (only a sampled answer right), unknown. Recall per category:", "",
+             f"| split | facts | n | {a} % | {b} % |", "|---|---|---:|---:|---:|"]
+    for row in view.knowledge:
+        lines.append(f"| {row['split']} | {row['category']} | {row['n']} | {pct(row['hits'][a] / row['n'])} | "
+                     f"{pct(row['hits'][b] / row['n'])} |")
+    lines += ["", f"Questions on facts the base knew that {b} answers wrong (forgetting inside the domain): "
+                  f"**{view.forgotten_known}**{synthetic_check(view)}.", ""]
+    return lines
+
+
+def knowledge_line(view: RunView) -> str | None:
+    """The probe in one line: how many trained facts the base knew, and the candidate's recall on them and on the
+    rest."""
+    rows = {(r["split"], r["category"]): r for r in view.knowledge or []}
+    if not rows:
+        return None
+    parts = []
+    for category in ("known", "maybe", "unknown"):
+        row = rows.get(("verbatim", category))
+        if row:
+            parts.append(f"{category} {row['n']} ({pct(row['hits'][view.b] / row['n'])}% recalled)")
+    line = (f"trained facts by what the base knew: {', '.join(parts)}; known facts now answered wrong: "
+            f"{view.forgotten_known}")
+    return line + synthetic_check(view)
+
+
+def synthetic_check(view: RunView) -> str:
+    """On fictional rows no fact can be known before training: any 'known' one is leakage or a lenient matcher."""
+    if view.probe_source != "synthetic":
+        return ""
+    known = sum(r["n"] for r in view.knowledge or [] if r["category"] == "known" and r["split"] != "paraphrase")
+    return (". Synthetic rows: no fact known, as it must be" if known == 0 else
+            f". Synthetic rows, yet {known} facts known: leakage into the prompt or a matcher that credits guesses")
+
+
+def retention_line(view: RunView) -> str | None:
+    """Retention in one line: base and merged on the other domain's facts, the paired delta, how many forgotten."""
+    if not view.retention:
+        return None
+    row = next(r for r in view.retention["rows"] if r["field"] == "all")
+    return (f"retention ({view.retention['evalset']['name']}, asked few-shot): base {pct(row['accuracy_a'])}% → "
+            f"merged {pct(row['accuracy_b'])}%, {signed(row['delta'])} [{signed(row['ci_low'])}, "
+            f"{signed(row['ci_high'])}]; {len(view.retention['forgotten'])} facts forgotten")
+
+
+def retention_markdown(view: RunView) -> list[str]:
+    """report.md's retention section: per field, base against merged with the paired interval, and the facts
+    the base had right that the merged model lost."""
+    if not view.retention:
+        return []
+    from harness.retention import FORGOTTEN_SHOWN
+
+    lines = ["## Retention: facts of another domain", "",
+             f"{retention_line(view)}. The same questions, few-shot, of the base and the merged model "
+             f"(`retention.json`); a fine-tune that breaks general knowledge shows here.", "",
+             "| field | n | base % | merged % | Δ [95% CI] | forgotten |", "|---|---:|---:|---:|---:|---:|"]
+    for r in view.retention["rows"]:
+        lines.append(f"| {r['field']} | {r['n']} | {pct(r['accuracy_a'])} | {pct(r['accuracy_b'])} | "
+                     f"{signed(r['delta'])} [{signed(r['ci_low'])}, {signed(r['ci_high'])}] | {r['forgotten']} |")
+    forgotten = view.retention["forgotten"]
+    if forgotten:
+        shown = "" if len(forgotten) <= FORGOTTEN_SHOWN else f", the first {FORGOTTEN_SHOWN}"
+        lines += ["", f"Forgotten (the base right, the merged model wrong){shown}:", "",
+                  "| question | gold | base | merged |", "|---|---|---|---|"]
+        for f in forgotten[:FORGOTTEN_SHOWN]:
+            cells = [f["question"], ", ".join(map(str, f["gold"])) if isinstance(f["gold"], list) else str(f["gold"]),
+                     f["base"], f["merged"]]
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return [*lines, ""]
 
 
 def whole(text: str) -> Text:
@@ -375,6 +469,10 @@ def terminal_report(view: RunView, plot: Path, wide: bool = False) -> Group:
                                   title=f"{m['run_id']}: {b} vs {a}", wide=wide))
     parts += [f"{b} {split}: {verdict_line(fields['all']['verdicts'])}"
               for split, fields in view.summaries[b].items() if "verdicts" in fields["all"]]
+    if knowledge_line(view):
+        parts.append(knowledge_line(view))
+    if retention_line(view):
+        parts.append(retention_line(view))
     parts += [whole(f"report: {view.run_dir / 'report.md'}"), whole(f"plots: {plot}")]
     parts.append(f"[bold]{escape(run_verdict(view))}[/bold]")  # last, so it is what a log's tail shows
     return Group(*parts)

@@ -170,11 +170,12 @@ def _mark_done(run_dir: Path, stage: str) -> None:
 
 def invalidated_by(stage: str) -> tuple[str, ...]:
     """The stages whose output was made from `stage`'s: training feeds the merge and everything after it; the
-    merge feeds the merged model's answers and the scores; any model's answers feed the scores."""
+    merge feeds the merged model's answers, the scores and the retention check; any model's answers feed the
+    scores."""
     if stage == "train":
-        return TRAINING_STAGES[1:]
+        return (*TRAINING_STAGES[1:], "retention")
     if stage == "merge":
-        return ("generate:merged", "score")
+        return ("generate:merged", "score", "retention")
     if stage.startswith(("generate:", "predict:")):
         return ("score",)
     return ()

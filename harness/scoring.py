@@ -287,12 +287,15 @@ def _summarise_group(group: list[ItemScore]) -> dict:
     return out
 
 
-def score_file(evalset: Evalset, scores: list[ItemScore], *, model: str, predictions_path: str | Path) -> dict:
+def score_file(evalset: Evalset, scores: list[ItemScore], *, model: str, predictions_path: str | Path,
+               prompting: str = "chat") -> dict:
     """The score file; one that scores only some of the evalset's questions says how many:
-    `"subset": {"answered": 120, "of": 4457}`."""
+    `"subset": {"answered": 120, "of": 4457}`. `prompting` is how the questions were put (chat or fewshot):
+    answers of two promptings are not paired by `harness compare` unless asked."""
     data = {
         "format": SCORES_FORMAT,
         "model": model,
+        "prompting": prompting,
         "evalset": {"name": evalset.manifest["name"], "sha256": evalset.manifest["sha256"]},
         "predictions": {"path": str(predictions_path), "sha256": storage.sha256_file(predictions_path)},
         "summary": summarise(scores, (*domain_of_manifest(evalset.manifest).field_names, "title")),

@@ -164,8 +164,8 @@ def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch):
     from harness.models import ModelSource
     from harness.storage import write_json, write_jsonl
 
-    def generate(run_dir, model, evalset, source, **options):
-        path = run_dir / "predictions" / f"{model}.jsonl"
+    def generate(run_dir, model, evalset, source, name=None, **options):
+        path = run_dir / "predictions" / f"{name or model}.jsonl"
         write_jsonl(path, (p.to_dict() for p in {"base": majority, "merged": answer_key}[model](evalset)))
         return path
 
@@ -180,7 +180,7 @@ def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch):
     report = (run_dir / "report.md").read_text()
     assert "- status: **complete**" in report
     timings = next(line for line in report.splitlines() if line.startswith("- timings:"))
-    for stage in ("train", "merge", "generate:base", "generate:merged", "score", "total"):
+    for stage in ("train", "merge", "generate:base", "generate:merged", "score", "retention", "total"):
         assert f" {stage} " in timings, stage
     assert "agrees with the adapter on 93.8% of 16 sampled answers" in report
     assert "report" in json.loads((run_dir / "manifest.json").read_text())["timings"]

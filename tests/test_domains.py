@@ -28,7 +28,7 @@ def test_the_anime_evalset_bytes_are_pinned(locale):
     that moves them bumps the version, with its reason in evalsets/README.md, and updates these."""
     domain = get_domain("anime")
     evalset = build_evalset(domain, domain.load("synthetic", 60, 0), name="x", locale=locale)
-    expected = {"en": "6452d7b478b6", "ko": "9fb0d7eb077d"}[locale]
+    expected = {"en": "3b51830dbd33", "ko": "9b04e1dcfba5"}[locale]
     assert evalset.manifest["sha256"][:12] == expected
     assert evalset.manifest["domain"]["name"] == "anime" and evalset.manifest["template_version"] == "2026.11-3"
 
@@ -161,7 +161,7 @@ def test_harness_run_on_another_domain_end_to_end(tmp_path, monkeypatch, tiny_so
     monkeypatch.chdir(tmp_path)
     tiny = ["--model", tiny_source.path, "--set", "max_steps=2", "--set", "batch_size=4"]
     assert main(["run", "--domain", domain, "--rows", "10", "--name", "d", "--max-new-tokens", "6",
-                 "--batch-size", "8", *tiny]) == 0
+                 "--batch-size", "8", "--retention", "0", *tiny]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     scores = json.loads((run_dir / "scores.json").read_text())
     fields = set(get_domain(domain).field_names)

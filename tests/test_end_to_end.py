@@ -23,6 +23,10 @@ def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_sourc
     assert stages <= set(manifest["timings"])
     assert manifest["config"]["profile"]["batch_size"] == 4 and manifest["config"]["model"]["kind"] == "embedded"
     assert manifest["hardware"]["cpus"] and manifest["packages"]["trl"]
+    # retention: 24 countries facts asked few-shot; the pretrained base knows some (it names 23 of 40 capitals)
+    retention = json.loads((run_dir / "retention.json").read_text())
+    (overall,) = [r for r in retention["rows"] if r["field"] == "all"]
+    assert overall["n"] == 24 and overall["accuracy_a"] > 0 and "retention" in manifest["timings"]
 
     training = json.loads((run_dir / "training.json").read_text())
     assert training["steps"] == 3 and training["tokens"] > 0 and training["device"] == "cpu"

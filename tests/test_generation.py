@@ -32,7 +32,7 @@ def answer(path, items=ITEMS, *, max_new_tokens=4, model_name="base-model", batc
     """generate_answers with a stand-in model (batch 2); `batches_before_kill` stops it like a kill would."""
     batches = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None):
         if batches_before_kill is not None and len(batches) == batches_before_kill:
             raise KeyboardInterrupt
         batches.append(prompts)

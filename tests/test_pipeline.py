@@ -125,7 +125,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     from harness.models import load_tokenizer
     seen = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None):
         seen.append(len(prompts))
         if len(prompts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -138,7 +138,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     assert seen[:3] == [7, 4, 2] and len(answers) == 7 and all(a.output for a in answers)
     assert len(partial.read_text().splitlines()) == 8  # the settings header and 7 answers
 
-    def must_not_run(*args):
+    def must_not_run(*args, **kwargs):
         raise AssertionError("finished answers are not generated again")
     monkeypatch.setattr(generation, "decode_batch", must_not_run)
     again = generation.generate_answers(None, load_tokenizer(tiny_source), items, batch_size=8, max_new_tokens=4,
