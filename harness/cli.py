@@ -373,12 +373,11 @@ PROBE_SAMPLES, PROBE_TEMPERATURE, PROBE_MAX_NEW_TOKENS = 4, 0.5, 24
 DEFAULT_RETENTION_GPU, DEFAULT_RETENTION_CPU = 500, 24
 
 
-def retention_into_run(run_dir: Path, source: ModelSource, size: int, locale: str, args) -> dict:
+def retention_into_run(run_dir: Path, source: ModelSource, evalset: Evalset, args) -> dict:
     """The retention stage: the retention sample answered few-shot by base and merged, scored into
     RUN/retention.json."""
-    from harness.retention import retention_evalset, score_retention
+    from harness.retention import score_retention
 
-    evalset = retention_evalset(size, locale)
     for model in ("base", "merged"):
         generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                          max_new_tokens=PROBE_MAX_NEW_TOKENS, prompting="fewshot", name=f"retention-{model}")
@@ -623,6 +622,9 @@ def cmd_run(args) -> int:
         DEFAULT_RETENTION_CPU if on_cpu else DEFAULT_RETENTION_GPU)
     if retention < 0:
         raise ConfigError(f"--retention {retention}: give a number of questions, 0 for none.")
+    if retention:  # built now: a missing countries table fails before training, not after it
+        from harness.retention import retention_evalset
+        retention_set = retention_evalset(retention, args.locale)
     evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
     max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
     stages = (*(("probe",) if args.probe else ()), *TRAINING_STAGES, *(("retention",) if retention else ()))
@@ -645,7 +647,7 @@ def cmd_run(args) -> int:
             score_run(run_dir, evalset)
         if retention:
             with timed(run_dir, "retention"):
-                retention_into_run(run_dir, source, retention, args.locale, args)
+                retention_into_run(run_dir, source, retention_set, args)
     # Reported once the record is finished, so report.md shows the final status and every stage's time.
     with timed(run_dir, "report"):
         print_report(run_dir, console, wide=args.wide)

@@ -14,11 +14,13 @@ from harness.runs import RunError
 from harness.storage import RecordError
 
 ITEMS = [QAItem(id=f"q{n}", subject_id=n, split="verbatim", field="episodes", question=f"How many episodes has {n}?",
-                gold=n) for n in range(7)]
+                gold=n, fewshot=f"A has 2 episodes.\nS{n} has") for n in range(7)]
 
 
 class WordTokenizer:
-    """A chat template that is the question itself, one token per word."""
+    """A chat template that is the question itself, one token per word, no begin-of-text token."""
+
+    bos_token = None
 
     def apply_chat_template(self, messages, tokenize, add_generation_prompt):
         return messages[-1]["content"]
@@ -28,7 +30,7 @@ class WordTokenizer:
 
 
 def answer(path, items=ITEMS, *, max_new_tokens=4, model_name="base-model", batches_before_kill=None,
-           monkeypatch=None):
+           monkeypatch=None, prompting="chat"):
     """generate_answers with a stand-in model (batch 2); `batches_before_kill` stops it like a kill would."""
     batches = []
 
@@ -39,7 +41,7 @@ def answer(path, items=ITEMS, *, max_new_tokens=4, model_name="base-model", batc
         return [f"{prompt.split()[-1]} has {max_new_tokens} episodes" for prompt in prompts], len(prompts)
     monkeypatch.setattr(generation, "decode_batch", fake_batch)
     answers = generation.generate_answers(None, WordTokenizer(), items, batch_size=2, max_new_tokens=max_new_tokens,
-                                          partial_path=path, model_name=model_name)
+                                          partial_path=path, model_name=model_name, prompting=prompting)
     return answers, [prompt for batch in batches for prompt in batch]
 
 
@@ -68,6 +70,7 @@ def test_partial_file_starts_with_its_settings_and_the_final_file_is_answers_onl
 @pytest.mark.parametrize(("made_with", "asked_for", "shown"), [
     ({"max_new_tokens": 4}, {"max_new_tokens": 48}, ["max_new_tokens=4", "max_new_tokens=48"]),
     ({"model_name": "base-model"}, {"model_name": "run/merged"}, ["model='base-model'", "model='run/merged'"]),
+    ({"prompting": "fewshot"}, {"prompting": "chat"}, ["prompting='fewshot'", "prompting=None"]),
 ])
 def test_resume_with_other_settings_is_refused(tmp_path, monkeypatch, made_with, asked_for, shown):
     """Answers made with 4 and with 48 new tokens never share one file."""

@@ -208,7 +208,12 @@ def _plain(name: str) -> str:
 
 def subject_of(row: dict) -> Subject | None:
     """A countryinfo record as a subject, or None without an ISO numeric code (its id)."""
-    import pycountry
+    try:
+        import pycountry
+    except ImportError as err:
+        raise DomainError("the countries domain names currencies and languages with the `pycountry` package, "
+                          "which is not installed: pip install pycountry (the harness's own dependencies include "
+                          "it).") from err
 
     numeric = (row.get("ISO") or {}).get("numeric")
     if not numeric or not str(numeric).isdigit():
