@@ -130,7 +130,10 @@ def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
     quality = bench["quality"]
     for name in ("article", "fast"):
         assert quality[name]["train_seconds"] <= quality["budget_seconds"] + 30  # stops at the budget's step
-        assert quality[name]["verbatim"]["n"] > 0 and 0 <= quality[name]["paraphrase"]["accuracy"] <= 1
+        verbatim, paraphrase = quality[name]["verbatim"], quality[name]["paraphrase"]
+        assert verbatim["n"] > 0 and paraphrase["n"] == verbatim["n"]  # the same trained facts, other wording
+        for split in (verbatim, paraphrase):  # an accuracy is hits over questions: a whole number of hits
+            assert abs(split["accuracy"] * split["n"] - round(split["accuracy"] * split["n"])) < 1e-9
     assert [r["batch_size"] for r in bench["generation"]["runs"]] == [4, 16]
     assert all(r["questions_per_second"] > 0 and r["new_tokens"] > 0 for r in bench["generation"]["runs"])
     assert bench["big-model"]["random_weights"] and bench["big-model"]["steps"] > 0
