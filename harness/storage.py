@@ -6,11 +6,13 @@ file. JSON is written with a fixed key order and UTF-8 text, so the same records
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -126,3 +128,52 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class CsvRows:
+    """A CSV table's rows as {column: text}, read strictly; every fault is an `error` that names the file, row
+    and line: not UTF-8, empty, a header that is not CSV or names a column twice, a row that is not CSV or has
+    another number of cells than the header. Iterating yields (row number, "FILE: row N (line L)", row);
+    blank lines are skipped but counted, as `rows_read` counts every row read so far."""
+
+    def __init__(self, raw: bytes, source: str, error: type[Exception]):
+        self.source, self.error, self.rows_read = source, error, 0
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = raw[: err.start].count(b"\n") + 1
+            raise error(f"{source}: line {line}, byte {err.start}: not UTF-8 ({err.reason}). Re-save the file as "
+                        "UTF-8.") from err
+        if not text.strip():
+            raise error(f"{source}: the file is empty; expected a header row and rows of data.")
+        self._reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            self.header = [h.strip() for h in next(self._reader)]
+        except csv.Error as err:
+            raise error(f"{source}: line 1: the header row is not valid CSV ({err}).") from err
+        first_seen: dict[str, int] = {}
+        for position, column in enumerate(self.header, start=1):
+            if column in first_seen:
+                raise error(f"{source}: line 1: column {column!r} appears twice in the header, as columns "
+                            f"{first_seen[column]} and {position}; remove or rename one copy.")
+            first_seen[column] = position
+
+    def __iter__(self) -> Iterator[tuple[int, str, dict[str, str]]]:
+        while True:
+            line = self._reader.line_num + 1
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise self.error(f"{self.source}: row {self.rows_read + 1} (line {line}): not valid CSV ({err}); "
+                                 "the file may be truncated or have an unclosed quote.") from err
+            self.rows_read += 1
+            if not cells:  # a blank line
+                continue
+            where = f"{self.source}: row {self.rows_read} (line {line})"
+            if len(cells) != len(self.header):
+                raise self.error(f"{where}: {len(cells)} fields where the header has {len(self.header)}; the file "
+                                 "may be truncated or a field may need quoting.")
+            yield self.rows_read, where, dict(zip(self.header, cells, strict=True))
+

@@ -203,3 +203,16 @@ def test_a_new_field_is_one_declaration_in_its_domain(monkeypatch):
     assert list(summary["verbatim"])[-2:] == ["tld", "all"] and summary["verbatim"]["tld"]["accuracy"] == 1.0
     wrong = [dataclasses.replace(p, output="Its domain is .zz.") for p in answer_key(evalset)]
     assert summarise(score_predictions(evalset, wrong))["verbatim"]["tld"]["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("header, rows, message", [
+    ("sku,name,name,manufacturer", None, r"products\.csv: line 1: column 'name' appears twice"),
+    (None, 0, r"--rows 0: .*at least 1"),
+])
+def test_a_table_is_read_as_strictly_as_the_anime_csv(tmp_path, header, rows, message):
+    """User tables share the anime reader's CSV checks (storage.CsvRows): a repeated column is an error."""
+    lines = (PRODUCTS.parent / "products.csv").read_text().splitlines()
+    (tmp_path / "products.csv").write_text("\n".join([header or lines[0], *lines[1:3]]) + "\n")
+    (tmp_path / "products.toml").write_text(BASE)
+    with pytest.raises(DomainError, match=message):
+        get_domain(str(tmp_path / "products.toml")).load(None, rows, 0)

@@ -15,14 +15,13 @@ returned in part. A row that merely lacks a fact keeps that fact as None.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness import storage
 from harness.errors import HarnessError
 
 MISSING = {"", "UNKNOWN"}
@@ -110,57 +109,22 @@ def read_catalogue_csv(path: str | Path) -> Catalogue:
 
 
 def parse_catalogue_bytes(raw: bytes, source: str, source_kind: str) -> Catalogue:
-    text = _decode_utf8(raw, source)
-    if not text.strip():
-        raise CatalogueError(f"{source}: the file is empty; expected a header row and anime rows.")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as err:
-        raise CatalogueError(f"{source}: line 1: the header row is not valid CSV ({err}).") from err
-    header = [h.strip() for h in header]
-    first_seen: dict[str, int] = {}
-    for position, column in enumerate(header, start=1):
-        if column in first_seen:
-            raise CatalogueError(
-                f"{source}: line 1: column {column!r} appears twice in the header, as columns "
-                f"{first_seen[column]} and {position}; remove or rename one copy."
-            )
-        first_seen[column] = position
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    rows = storage.CsvRows(raw, source, CatalogueError)
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.header]
     if missing:
         raise CatalogueError(
             f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
-            f"the header has {header}. Use the Kaggle anime-dataset-2023.csv schema."
+            f"the header has {rows.header}. Use the Kaggle anime-dataset-2023.csv schema."
         )
     records, seen_ids = [], {}
-    row_number = 0
-    while True:
-        line = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raise CatalogueError(
-                f"{source}: row {row_number + 1} (line {line}): not valid CSV ({err}); "
-                "the file may be truncated or have an unclosed quote."
-            ) from err
-        row_number += 1
-        if not fields:  # a blank line
-            continue
-        if len(fields) != len(header):
-            raise CatalogueError(
-                f"{source}: row {row_number} (line {line}): {len(fields)} fields where the header has "
-                f"{len(header)}; the file may be truncated or a field may need quoting."
-            )
-        record = _parse_row(dict(zip(header, fields, strict=True)), f"{source}: row {row_number} (line {line})")
+    for number, where, row in rows:
+        record = _parse_row(row, where)
         if record.anime_id in seen_ids:
             raise CatalogueError(
-                f"{source}: row {row_number} (line {line}): anime_id {record.anime_id} repeats row "
-                f"{seen_ids[record.anime_id]}; anime_id must be unique."
+                f"{where}: anime_id {record.anime_id} repeats row {seen_ids[record.anime_id]}; anime_id must be "
+                "unique."
             )
-        seen_ids[record.anime_id] = row_number
+        seen_ids[record.anime_id] = number
         records.append(record)
     if not records:
         raise CatalogueError(f"{source}: the file has a header but no anime rows.")
@@ -169,7 +133,7 @@ def parse_catalogue_bytes(raw: bytes, source: str, source_kind: str) -> Catalogu
         source_kind=source_kind,
         source_path=source if source_kind == "kaggle-csv" else None,
         source_sha256=hashlib.sha256(raw).hexdigest(),
-        rows_read=row_number,
+        rows_read=rows.rows_read,
     )
 
 
@@ -181,17 +145,6 @@ def first_rows(catalogue: Catalogue, n: int) -> Catalogue:
             "a whole number of at least 1; give e.g. --rows 300, or leave --rows out to use every row."
         )
     return replace(catalogue, records=catalogue.records[:n], rows_read=min(n, catalogue.rows_read))
-
-
-def _decode_utf8(raw: bytes, source: str) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise CatalogueError(
-            f"{source}: line {line}, byte {err.start}: not UTF-8 ({err.reason}). "
-            "Re-save the file as UTF-8 (the Kaggle file is UTF-8)."
-        ) from err
 
 
 def _parse_row(row: dict[str, str], where: str) -> AnimeRecord:

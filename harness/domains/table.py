@@ -32,15 +32,14 @@ Every error names the TOML file, the key and its line, or the CSV file, row, lin
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import re
 import string
 import tomllib
 from pathlib import Path
 
+from harness import storage
 from harness.domains import KINDS, SET_KINDS, Domain, DomainError, FactField, Reverse, Subject, Table, forms
 
 TABLE_KINDS = tuple(k for k in KINDS if k != "custom")
@@ -242,15 +241,10 @@ def read_table(path: Path, head: dict, fields: tuple[FactField, ...], missing: t
     except OSError as err:
         raise DomainError(f"{path}: cannot read the table ({err.strerror}); check [domain] csv in {where.file} or "
                           "--data.") from err
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DomainError(f"{path}: byte {err.start}: not UTF-8; re-save the table as UTF-8.") from err
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except (StopIteration, csv.Error) as err:
-        raise DomainError(f"{path}: line 1: no header row.") from err
+    if rows is not None and rows < 1:
+        raise DomainError(f"--rows {rows}: give the number of rows to use, at least 1, or leave --rows out.")
+    csv_rows = storage.CsvRows(raw, str(path), DomainError)
+    header = csv_rows.header
     columns = {"id": head["id"], "title": head["title"], **{f"aliases[{i}]": c for i, c in
                                                             enumerate(head.get("aliases", []))}}
     columns.update({f"fields.{f.name}.column": f.column for f in fields})
@@ -259,23 +253,8 @@ def read_table(path: Path, head: dict, fields: tuple[FactField, ...], missing: t
             table, _, item = key.rpartition(".") if key.startswith("fields.") else ("domain", "", key.split("[")[0])
             raise DomainError(f"{where.at(table, item)}: column {column!r} is not in {path}'s header {header}.")
     subjects, seen = [], {}
-    number = 0
-    while rows is None or len(subjects) < rows:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raise DomainError(f"{path}: row {number + 1} (line {line}): not valid CSV ({err}).") from err
-        number += 1
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise DomainError(f"{path}: row {number} (line {line}): {len(cells)} cells where the header has "
-                              f"{len(header)}; quote a cell that holds a comma.")
-        row = dict(zip(header, (c.strip() for c in cells), strict=True))
-        here = f"{path}: row {number} (line {line})"
+    for number, here, row in csv_rows:
+        row = {column: cell.strip() for column, cell in row.items()}
         ident = row[head["id"]]
         if ident in missing:
             raise DomainError(f"{here}, column {head['id']!r}: every row needs an id.")
@@ -288,10 +267,13 @@ def read_table(path: Path, head: dict, fields: tuple[FactField, ...], missing: t
         name = row[head["title"]]
         subjects.append(Subject(id=int(ident) if ident.isdigit() else ident,
                                 name="" if name in missing else name, aliases=aliases, facts=facts))
+        if rows is not None and len(subjects) == rows:  # stop reading: the rows after it are not used
+            break
     if not subjects:
         raise DomainError(f"{path}: the table has a header but no rows.")
     return Table(subjects=tuple(subjects), source={"kind": f"table:{head['name']}", "path": str(path),
-                                                   "sha256": hashlib.sha256(raw).hexdigest()}, rows_read=number)
+                                                   "sha256": hashlib.sha256(raw).hexdigest()},
+                 rows_read=csv_rows.rows_read)
 
 
 def _cell(value: str, fact: FactField, missing: tuple[str, ...], where: str):
