@@ -391,7 +391,8 @@ def check_probe_options(args) -> None:
         raise ConfigError(f"--temperature {args.temperature}: sampling needs a temperature in (0, 5], e.g. 0.5.")
 
 
-def probe_into_run(run_dir: Path, evalset: Evalset, source: ModelSource, args) -> dict:
+def probe_into_run(run_dir: Path, evalset: Evalset, source: ModelSource, args,
+                   max_new_tokens: int = PROBE_MAX_NEW_TOKENS) -> dict:
     """The probe stage: the base model asked every fact few-shot; RUN/probe.json."""
     from harness.models import load_model, load_tokenizer
     from harness.probes import probe_model
@@ -400,7 +401,7 @@ def probe_into_run(run_dir: Path, evalset: Evalset, source: ModelSource, args) -
     probe = probe_model(model, load_tokenizer(source), evalset, model_name=source.spec, samples=args.samples,
                         temperature=args.temperature, seed=getattr(args, "seed", 0) or 0,
                         batch_size=args.batch_size or default_batch_size(),
-                        max_new_tokens=getattr(args, "probe_max_new_tokens", None) or PROBE_MAX_NEW_TOKENS)
+                        max_new_tokens=max_new_tokens)
     storage.write_json(run_dir / "probe.json", probe)
     return probe
 
@@ -422,13 +423,12 @@ def cmd_probe(args) -> int:
     evalset = load_evalset(args.evalset)
     source = resolve_model(args.model, args.cache_dir)
     check_probe_options(args)
-    args.probe_max_new_tokens = args.max_new_tokens
     config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "samples": args.samples,
               "temperature": args.temperature, "seed": 0, "prompting": "fewshot"}
     with open_run(args.runs_dir, label=f"probe-{evalset.manifest['name']}", config=config,
                   evalset_manifest=evalset.manifest, stages=("probe",)) as run_dir:
         with timed(run_dir, "probe"):
-            probe = probe_into_run(run_dir, evalset, source, args)
+            probe = probe_into_run(run_dir, evalset, source, args, args.max_new_tokens or PROBE_MAX_NEW_TOKENS)
     console.print(probe_table(probe))
     console.print(f"run record: {run_dir}", soft_wrap=True)
     return 0

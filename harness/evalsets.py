@@ -31,6 +31,7 @@ from harness.domains import (
     Domain,
     Subject,
     Table,
+    fill,
     gold_of,
     is_unseen,
     lexicons,
@@ -122,7 +123,7 @@ def build_evalset(domain: Domain, table: Table, *, name: str, locale: str = "en"
                                        shots.prompt(subject, fact.name, form, question)))
     if domain.reverse is not None:
         for subject in _singled_out(domain, subjects, trained):
-            question = _text(domain.reverse.questions[locale], domain.values(subject, locale))
+            question = fill(domain.reverse.questions[locale], domain.values(subject, locale))
             gold, aliases = title_gold(subject)
             items.append(QAItem(id=f"reverse-{subject.id}-title", subject_id=subject.id, split="reverse",
                                 field="title", question=question, gold=gold, aliases=aliases, form="reverse",
@@ -156,18 +157,9 @@ def evalset_files(evalset: Evalset) -> dict[str, str]:
     }
 
 
-_DOUBLED_STOP = re.compile(r"(?<=[^.])\.\.(?=\s|$)")
-
-
-def _text(template: str, values: dict[str, str]) -> str:
-    """The template filled in; a value that ends in a full stop ('Poji Inc.') ends the sentence with it,
-    never with a second one ('Poji Inc..')."""
-    return _DOUBLED_STOP.sub(".", template.format(**values))
-
-
 def render_form(form, values: dict[str, str]) -> tuple[str, str]:
     """A question/answer form filled with a subject's values (`Domain.values`)."""
-    return _text(form.question, values), _text(form.answer, values)
+    return fill(form.question, values), fill(form.answer, values)
 
 
 def _train_row(subject: Subject, template: str, question: str, answer: str) -> dict:
@@ -221,15 +213,15 @@ class _Shots:
             lines = [f"Q: {render_form(f, self.values(s))[0]}\nA: {render_form(f, self.values(s))[1]}"
                      for s in examples for f in [form]]
             return "\n".join([*lines, f"Q: {question}\nA:"])
-        lines = [_text(opening.answer, self.values(s)) for s in examples]
-        return "\n".join([*lines, _text(_opening(opening.answer), self.values(subject)).rstrip()])
+        lines = [fill(opening.answer, self.values(s)) for s in examples]
+        return "\n".join([*lines, fill(_opening(opening.answer), self.values(subject)).rstrip()])
 
     def reverse_prompt(self, subject: Subject, question: str) -> str:
         reverse = self.domain.reverse
         if self._complete is None:
             self._complete = [s for s in self.trained if all(s.has(f) for f in reverse.fields)]
         complete = self._complete
-        lines = [f"Q: {_text(reverse.questions[self.locale], self.values(s))}\nA: {s.name}"
+        lines = [f"Q: {fill(reverse.questions[self.locale], self.values(s))}\nA: {s.name}"
                  for s in self._others(subject, complete, "reverse")]
         return "\n".join([*lines, f"Q: {question}\nA:"])
 

@@ -134,9 +134,9 @@ def scoring_context(lexicon: dict, domain: Domain) -> ScoringContext:
                       for name in lexicon.get(fact.lexicon, {}))
     lexicons = {}
     for fact in domain.fields:
-        names = lexicon.get(fact.lexicon, {}) if fact.lexicon else {}
         if fact.lexicon is None:
             continue
+        names = lexicon.get(fact.lexicon, {})
         if fact.kind == "companies":
             lexicons[fact.name] = build_lexicon(names, normalise_company_mention, frame=frame,
                                                 designators=frozenset(COMPANY_DESIGNATORS))

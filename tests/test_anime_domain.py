@@ -1,6 +1,6 @@
 import pytest
 
-from harness.domains import anime, join_names
+from harness.domains import anime, fill, join_names
 from harness.domains.anime import (
     ARTICLE_CLAUSES,
     ARTICLE_QUESTIONS,
@@ -14,7 +14,7 @@ from harness.domains.anime import (
     subject_of,
 )
 from harness.domains.anime_catalogue import AnimeRecord
-from harness.evalsets import _text, render_form
+from harness.evalsets import render_form
 
 FULL = subject_of(AnimeRecord(anime_id=7, name="Kazehana no Tabi", english_name="Wind Flower Journey",
                               other_name="カゼハナ", score=7.5, genres=("Adventure", "Fantasy"),
@@ -31,7 +31,7 @@ def article(subject, locale="en") -> dict[str, tuple[str, str]]:
 def render_reverse(subject, locale="en") -> str | None:
     if not all(subject.has(f) for f in REVERSE_FIELDS):
         return None
-    return _text(REVERSE_QUESTION[locale], anime.values(subject, locale))
+    return fill(REVERSE_QUESTION[locale], anime.values(subject, locale))
 
 
 def test_domain_declares_the_anime_fields_and_templates():

@@ -184,6 +184,15 @@ class Domain:
 
 # --- the generic rendering of values and gold ------------------------------------------------------------
 
+_DOUBLED_STOP = re.compile(r"(?<=[^.])\.\.(?=\s|$)")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """The template filled in; a value that ends in a full stop ('Poji Inc.') ends the sentence with it,
+    never with a second one ('Poji Inc..')."""
+    return _DOUBLED_STOP.sub(".", template.format(**values))
+
+
 
 def join_names(names: tuple[str, ...], locale: str) -> str:
     if len(names) < 2:

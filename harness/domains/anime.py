@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from harness.domains import Domain, FactField, Reverse, Subject, Table, forms, join_names
+from harness.domains import Domain, FactField, Reverse, Subject, Table, fill, forms, join_names
 from harness.domains.anime_catalogue import RATINGS, AnimeRecord, Catalogue, first_rows, read_catalogue_csv
 from harness.matching import Match
 
@@ -287,13 +287,6 @@ def values(subject: Subject, locale: str) -> dict[str, str]:
     return out
 
 
-_DOUBLED_STOP = re.compile(r"(?<=[^.])\.\.(?=\s|$)")
-
-
-def _text(template: str, placeholders: dict[str, str]) -> str:
-    return _DOUBLED_STOP.sub(".", template.format(**placeholders))
-
-
 def article_rows(subject: Subject, locale: str) -> list[tuple[str, str, str]]:
     """The article's formats GI1-GI3, each with the clauses this anime has facts for: (template, question,
     answer), trained before the single-field forms."""
@@ -302,8 +295,8 @@ def article_rows(subject: Subject, locale: str) -> list[tuple[str, str, str]]:
     for template in ("GI1", "GI2", "GI3"):
         clauses = [text for name, text in ARTICLE_CLAUSES[locale][template].items() if name in placeholders]
         if clauses:
-            rows.append((template, _text(ARTICLE_QUESTIONS[locale][template], placeholders),
-                         " ".join(_text(c, placeholders) for c in clauses)))
+            rows.append((template, fill(ARTICLE_QUESTIONS[locale][template], placeholders),
+                         " ".join(fill(c, placeholders) for c in clauses)))
     return rows
 
 
