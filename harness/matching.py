@@ -376,19 +376,30 @@ def strip_echo(output: str, subject: str) -> str:
     Only the whole name goes: 'Albania' is not taken out of 'Albanian'."""
     if not subject:
         return output
-    return _name_pattern(subject).sub(" ", output)
+    return _name_pattern(subject).sub(lambda m: " " if _whole(m) else m.group(), output)
 
 
 # A Latin letter or digit: a name inside a longer Latin word is not the name ('Albania' in 'Albanian'); Hangul
-# endings, kana and kanji are written onto names without a space, so they do not extend a word.
-_LETTER = r"[0-9A-Za-z\u00c0-\u024f]"
+# endings, kana and kanji are written onto names without a space, so they do not extend a word. Checked beside
+# each match rather than as lookarounds in every name's pattern: a character class costs each pattern's
+# compile several times over, and there is a pattern per title.
+_LETTER = re.compile(r"[0-9A-Za-z\u00c0-\u024f]")
+
+
+def _whole(match: re.Match) -> bool:
+    """Whether a name's match stands as a word of its own, not inside a longer Latin word."""
+    text, (start, end) = match.string, match.span()
+    return not (start and _LETTER.match(text, start - 1)) and not _LETTER.match(text, end)
+
+
+def _names_in(pattern: re.Pattern, text: str) -> bool:
+    return any(_whole(m) for m in pattern.finditer(text))
 
 
 @functools.lru_cache(maxsize=65536)
 def _name_pattern(name: str) -> re.Pattern:
-    """A name written with any spacing, any case, not inside a longer word; compiled once per name."""
-    body = r"\s+".join(re.escape(word) for word in name.split())
-    return re.compile(rf"(?<!{_LETTER}){body}(?!{_LETTER})", re.IGNORECASE)
+    """A name written with any spacing, any case; compiled once per name (`_whole` says where it is a word)."""
+    return re.compile(r"\s+".join(re.escape(word) for word in name.split()), re.IGNORECASE)
 
 
 _WORD = re.compile(r"\w+")
@@ -418,8 +429,10 @@ def remove_echo(output: str, question: str = "", names: tuple[str, ...] = (),
     text = _QUESTION_SENTENCE.sub(" ", output)
     kept: list[str] = []
     named = [_name_pattern(n) for n in names if n]
-    for value in sorted({v for v in keep if v and any(p.search(v) for p in named)}, key=len, reverse=True):
+    for value in sorted({v for v in keep if v and any(_names_in(p, v) for p in named)}, key=len, reverse=True):
         def hold(match: re.Match) -> str:
+            if not _whole(match):
+                return match.group()
             kept.append(match.group())
             return f" {chr(_HELD + len(kept) - 1)} "  # a private-use character: no word, no number
         text = _name_pattern(value).sub(hold, text)
