@@ -140,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the whole benchmark: evalset, train, merge, generate, score, report")
     add_data_options(run, rows_help=f"rows to use (synthetic: default {DEFAULT_GPU_ROWS} with CUDA, {DEFAULT_CPU_ROWS} "
-                                    "on CPU, where training runs at ~45 tokens/s; a table: its first N)",
+                                    "on CPU, where training is far slower; a table: its first N)",
                      seed_help="seeds the evalset and the training alike (a --set seed=N wins for training)")
     add_model_options(run)
     add_generation_options(run)
@@ -370,8 +370,8 @@ def add_probe_options(p: argparse.ArgumentParser) -> None:
 
 
 PROBE_SAMPLES, PROBE_TEMPERATURE, PROBE_MAX_NEW_TOKENS = 4, 0.5, 24
-# Retention questions per run: enough on CUDA for an interval a few points wide; on CPU, where each answer
-# takes about a second, a handful that shows the stage works.
+# Retention questions per run: enough on CUDA for an interval a few points wide; on CPU, where answering is
+# slow (docs/scoring-notes.md), a handful that shows the stage works.
 DEFAULT_RETENTION_GPU, DEFAULT_RETENTION_CPU = 500, 24
 
 
