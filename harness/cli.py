@@ -38,7 +38,17 @@ from harness.comparison import (
     split_spec,
     verdict_moves,
 )
-from harness.config import ConfigError, RunConfig, TrainConfig, load_profile
+from harness.config import (
+    BOTH,
+    PROMPTINGS,
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    answer_sets,
+    answers_name,
+    load_profile,
+    run_promptings,
+)
 from harness.domains import get_domain
 from harness.errors import HarnessError
 from harness.evalsets import (
@@ -50,7 +60,7 @@ from harness.evalsets import (
     load_evalset,
     write_evalset,
 )
-from harness.generation import PROMPTINGS, default_batch_size, generate_for_run
+from harness.generation import default_batch_size, default_prompting, generate_for_run
 from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter, merge_base
 from harness.models import CACHE_ENV, EMBEDDED, EMBEDDED_MODELS, ModelSource, device_name, resolve_model
@@ -356,10 +366,11 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
                         "recorded, and a different N is recorded as a change)")
     p.add_argument("--batch-size", type=positive_int,
                    help="generation batch (default 4096 on CUDA, 16 on CPU); halves on out-of-memory")
-    p.add_argument("--prompting", choices=PROMPTINGS,
-                   help="how each question is put: 'chat' (default: a user turn in the model's chat template) or "
-                        "'fewshot' (three solved lines about other subjects, then the open one: how a pretrained "
-                        "model is asked); recorded with the run and in every score file")
+    p.add_argument("--prompting", choices=(*PROMPTINGS, BOTH),
+                   help="how each question is put: 'chat' (a user turn in the model's chat template), 'fewshot' "
+                        "(three solved lines about other subjects, then the open one: how a pretrained model is "
+                        "asked) or 'both' (chat first). Default: chat for a model with a chat template of its own, "
+                        "both for one without. Recorded with the run and in every score file")
 
 
 def add_probe_options(p: argparse.ArgumentParser) -> None:
@@ -614,6 +625,7 @@ def cmd_run(args) -> int:
     # before anything is written.
     config = load_profile(args.profile or "fast", [*cpu_overrides, f"seed={args.seed}", *args.set])
     source = resolve_model(args.model or EMBEDDED, args.cache_dir)
+    prompting = args.prompting or default_prompting(source)
     evalset_dir = args.evalsets_dir / name
     check_evalset_target(evalset, evalset_dir, force=args.force)
     if cpu_overrides:
@@ -629,9 +641,10 @@ def cmd_run(args) -> int:
         retention_set = retention_evalset(retention, args.locale)
     evalset = load_evalset(write_evalset(evalset, evalset_dir, force=args.force))
     max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    stages = (*(("probe",) if args.probe else ()), *TRAINING_STAGES, *(("retention",) if retention else ()))
+    answers = answer_sets(prompting)
+    stages = (*(("probe",) if args.probe else ()), *training_stages(prompting), *(("retention",) if retention else ()))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
-                  config=run_config(args, config, source, evalset_dir), stages=stages) as run_dir:
+                  config=run_config(args, config, source, evalset_dir, prompting), stages=stages) as run_dir:
         if args.probe:  # before training: what the base knew, so recall splits into known and unknown facts
             with timed(run_dir, "probe"):
                 probe_into_run(run_dir, evalset, source, args)
@@ -641,10 +654,10 @@ def cmd_run(args) -> int:
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
                           onto=args.merge_onto or MERGE_BASES[0], compare=args.compare_merges)
-        for model in ("base", "merged"):
-            with timed(run_dir, f"generate:{model}"):
+        for model, asked, answers_file in answers:
+            with timed(run_dir, f"generate:{answers_file}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
-                                 max_new_tokens=max_new_tokens, prompting=args.prompting or PROMPTINGS[0])
+                                 max_new_tokens=max_new_tokens, prompting=asked, name=answers_file)
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
         if retention:
@@ -683,9 +696,10 @@ def cmd_train(args) -> int:
         source = resolve_model(args.model or EMBEDDED, args.cache_dir)
         if cpu_overrides:
             console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
+        prompting = default_prompting(source)  # `harness generate` asks as the run recorded
         with open_run(args.runs_dir, label=f"{evalset.manifest['name']}-{config.profile}",
-                      evalset_manifest=evalset.manifest, stages=TRAINING_STAGES,
-                      config=run_config(args, config, source, args.evalset)) as run_dir:
+                      evalset_manifest=evalset.manifest, stages=training_stages(prompting),
+                      config=run_config(args, config, source, args.evalset, prompting)) as run_dir:
             with timed(run_dir, "train"):
                 summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
     console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
@@ -712,15 +726,25 @@ def cmd_merge(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    with continue_run(args.run, f"generate:{args.model}") as run_dir:
-        evalset, source = run_inputs(run_dir)
-        max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
-        prompting = stage_setting(run_dir, "prompting", args.prompting, PROMPTINGS[0])
-        path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
-                                max_new_tokens=max_new_tokens, prompting=prompting)
-        record_setting(run_dir, f"generate:{args.model}", "max_new_tokens", max_new_tokens)
-        record_setting(run_dir, f"generate:{args.model}", "prompting", prompting)
-    console.print(f"wrote {path}", soft_wrap=True)
+    recorded = read_manifest(args.run)["config"].get("prompting") or PROMPTINGS[0]
+    if recorded == BOTH:  # --prompting picks one of the run's two answer sets; none given: both
+        asked = run_promptings(BOTH) if args.prompting in (None, BOTH) else (args.prompting,)
+        jobs = [(answers_name(args.model, p, PROMPTINGS[0]), p) for p in asked]
+    elif args.prompting == BOTH:
+        raise ConfigError(f"--prompting both: {args.run} was recorded with {recorded} prompting, so it has one answer "
+                          f"set per model; start a new run with --prompting both to ask both ways.")
+    else:  # another prompting than the recorded one replaces the answers, a change said aloud and recorded
+        jobs = [(args.model, args.prompting or recorded)]
+    for answers_file, prompting in jobs:
+        with continue_run(args.run, f"generate:{answers_file}") as run_dir:
+            evalset, source = run_inputs(run_dir)
+            max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
+            path = generate_for_run(run_dir, args.model, evalset, source, batch_size=args.batch_size,
+                                    max_new_tokens=max_new_tokens, prompting=prompting, name=answers_file)
+            record_setting(run_dir, f"generate:{answers_file}", "max_new_tokens", max_new_tokens)
+            if recorded != BOTH:
+                record_setting(run_dir, f"generate:{answers_file}", "prompting", prompting)
+        console.print(f"wrote {path}", soft_wrap=True)
     return 0
 
 
@@ -758,32 +782,35 @@ def cmd_eval(args) -> int:
     base = merge_base(source, args.adapter_base, device_name()) if args.adapter else None
     model, tokenizer = load_answering_model(source, args.adapter, device_name(), base), load_tokenizer(source)
     loaded_s = round(time.perf_counter() - started, 3)
+    prompting = args.prompting or default_prompting(source)
+    asked = {answers_name(name, p, run_promptings(prompting)[0]): p for p in run_promptings(prompting)}
     config = {"evalset_dir": str(args.evalset.resolve()), "model": source.to_dict(), "adapter": adapter,
               "adapter_base": args.adapter_base if adapter else None, "name": name,
-              "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": None,
-              "prompting": args.prompting or PROMPTINGS[0]}
-    stages = (f"generate:{name}", "predict:majority", "score")
+              "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": None, "prompting": prompting}
+    stages = (*(f"generate:{n}" for n in asked), "predict:majority", "score")
     with open_run(args.runs_dir, label=f"eval-{evalset.manifest['name']}-{name}", config=config,
                   evalset_manifest=evalset.manifest, stages=stages) as run_dir:
         update_manifest(run_dir, lambda m: m["timings"].__setitem__("load", loaded_s))
-        with timed(run_dir, f"generate:{name}"):
-            predict_into_run(run_dir, name, evalset, model, tokenizer, batch_size=batch_size,
-                             max_new_tokens=max_new_tokens, prompting=args.prompting or PROMPTINGS[0],
-                             model_name=f"{source.spec}+{adapter['path']}" if adapter else source.spec)
+        for answers_file, way in asked.items():
+            with timed(run_dir, f"generate:{answers_file}"):
+                predict_into_run(run_dir, answers_file, evalset, model, tokenizer, batch_size=batch_size,
+                                 max_new_tokens=max_new_tokens, prompting=way,
+                                 model_name=f"{source.spec}+{adapter['path']}" if adapter else source.spec)
         with timed(run_dir, "predict:majority"):
             storage.write_jsonl(run_dir / "predictions" / "majority.jsonl", (p.to_dict() for p in majority(evalset)))
         with timed(run_dir, "score"):
-            scored = score_models(run_dir, evalset, [name, "majority"], baseline="majority", candidate=name,
-                                  prompting=args.prompting or PROMPTINGS[0])
-    table = Table(title=f"{name} on {evalset.manifest['name']}, the majority floor beside it")
-    for column in ("split", "field", "n", f"{name} % [95% CI]", "floor %"):
+            scored = score_models(run_dir, evalset, {**asked, "majority": "none"}, baseline="majority",
+                                  candidate=name)
+    table = Table(title=f"{' and '.join(asked)} on {evalset.manifest['name']}, the majority floor beside it")
+    for column in ("split", "field", "n", *(f"{n} % [95% CI]" for n in asked), "floor %"):
         table.add_column(column, justify="left" if column in ("split", "field") else "right")
     floor = scored["majority"]["summary"]
     for split, fields in scored[name]["summary"].items():
         for fld, s in fields.items():
-            table.add_row(split, fld, str(s["n"]), f"{100 * s['accuracy']:.1f} [{100 * s['ci_low']:.1f}, "
-                          f"{100 * s['ci_high']:.1f}]", f"{100 * floor[split][fld]['accuracy']:.1f}",
-                          style="bold" if fld == "all" else None)
+            cells = [scored[n]["summary"][split][fld] for n in asked]
+            table.add_row(split, fld, str(s["n"]), *(f"{100 * c['accuracy']:.1f} [{100 * c['ci_low']:.1f}, "
+                                                     f"{100 * c['ci_high']:.1f}]" for c in cells),
+                          f"{100 * floor[split][fld]['accuracy']:.1f}", style="bold" if fld == "all" else None)
     console.print(table)
     console.print(f"run record: {run_dir}")
     return 0
@@ -810,13 +837,18 @@ def record_setting(run_dir: Path, stage: str, key: str, value) -> None:
                       "the change is recorded in its manifest (answers of the two settings are not alike)")
 
 
-def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path) -> dict:
+def training_stages(prompting: str) -> tuple[str, ...]:
+    """A training run's stages: TRAINING_STAGES, and the answers of a second prompting where it asks two."""
+    return (*TRAINING_STAGES, *(f"generate:{name}" for _, _, name in answer_sets(prompting)[2:]))
+
+
+def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str) -> dict:
     return RunConfig(evalset_dir=str(Path(evalset_dir).resolve()), model=source.to_dict(), profile=config,
                      data=getattr(args, "data", None), seed=config.seed,
                      max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
                      batch_size=getattr(args, "batch_size", None),
                      merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0],
-                     prompting=getattr(args, "prompting", None) or PROMPTINGS[0]).to_dict()
+                     prompting=prompting).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

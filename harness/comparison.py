@@ -27,6 +27,7 @@ import numpy as np
 
 from harness import storage
 from harness.baselines import BASELINES
+from harness.config import PROMPTINGS, answers_name, run_promptings
 from harness.errors import HarnessError
 from harness.evalsets import SPLITS, Evalset
 from harness.runs import RunError, read_manifest
@@ -204,7 +205,9 @@ def regressions(rows: list[ComparisonRow], max_drop: float) -> list[ComparisonRo
 
 
 def score_run(run_dir: Path, evalset: Evalset) -> None:
-    """Score base, merged and the majority floor; fail loudly if the merged model answers exactly as the base."""
+    """Score base, merged and the majority floor, for each prompting the run asked (the second prompting's
+    answers as `base-fewshot`, `merged-fewshot`); fail loudly if the merged model answers exactly as the base."""
+    promptings = run_promptings(read_manifest(run_dir)["config"].get("prompting", PROMPTINGS[0]))
     base = read_predictions(run_dir / "predictions" / "base.jsonl")
     merged = read_predictions(run_dir / "predictions" / "merged.jsonl")
     if [p.output for p in base] == [p.output for p in merged]:
@@ -212,31 +215,37 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
                        "changed nothing that shows. See training.json and merge.json.")
     floor = run_dir / "predictions" / "majority.jsonl"
     storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
-    prompting = read_manifest(run_dir)["config"].get("prompting", "chat")
-    models = {}
-    for model in ("base", "merged", "majority"):
-        path = run_dir / "predictions" / f"{model}.jsonl"
-        scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        # the floor asks no model: it stands beside either prompting
-        models[model] = score_file(evalset, scores, model=model, predictions_path=path,
-                                   prompting="none" if model == "majority" else prompting)
+    models, pairs = {}, {}
+    for prompting in promptings:
+        names = [answers_name(model, prompting, promptings[0]) for model in ("base", "merged")]
+        for name in names:
+            path = run_dir / "predictions" / f"{name}.jsonl"
+            scores = score_predictions(evalset, read_predictions(path), source=str(path))
+            models[name] = score_file(evalset, scores, model=name, predictions_path=path, prompting=prompting)
+        pairs[prompting] = names
+    scores = score_predictions(evalset, read_predictions(floor), source=str(floor))
+    # the floor asks no model: it stands beside either prompting
+    models["majority"] = score_file(evalset, scores, model="majority", predictions_path=floor, prompting="none")
     storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
-    rows = compare_scores({**models["base"], "source": "base"}, {**models["merged"], "source": "merged"})
+
+    def rows(a: str, b: str) -> list[dict]:
+        return [r.to_dict() for r in compare_scores({**models[a], "source": a}, {**models[b], "source": b})]
     storage.write_json(run_dir / "comparison.json", {
-        "a": "base", "b": "merged", "rows": [r.to_dict() for r in rows],
-        "note": "the base model against the same model with the adapter merged, greedy answers, one per question"})
+        "a": "base", "b": "merged", "rows": rows("base", "merged"),
+        "note": "the base model against the same model with the adapter merged, greedy answers, one per question",
+        # the same pair asked by the run's other prompting, where it asked two
+        "promptings": {p: {"a": a, "b": b, "rows": rows(a, b)} for p, (a, b) in pairs.items() if p != promptings[0]}})
 
 
-def score_models(run_dir: Path, evalset: Evalset, models: list[str], *, baseline: str, candidate: str,
-                 prompting: str = "chat") -> dict:
-    """Score RUN/predictions/MODEL.jsonl for each model into scores.json (the shape `score_run` writes), and the
-    candidate against the baseline into comparison.json. Returns the score files by model."""
+def score_models(run_dir: Path, evalset: Evalset, models: dict[str, str], *, baseline: str, candidate: str) -> dict:
+    """Score RUN/predictions/MODEL.jsonl for each model (by the prompting it was asked with: "none" for the floor)
+    into scores.json (the shape `score_run` writes), and the candidate against the baseline into comparison.json.
+    Returns the score files by model."""
     scored = {}
-    for model in models:
+    for model, prompting in models.items():
         path = run_dir / "predictions" / f"{model}.jsonl"
         scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        scored[model] = score_file(evalset, scores, model=model, predictions_path=path,
-                                   prompting="none" if model == "majority" else prompting)
+        scored[model] = score_file(evalset, scores, model=model, predictions_path=path, prompting=prompting)
     storage.write_json(run_dir / "scores.json", {"baseline": baseline, "candidate": candidate, "models": scored})
     rows = compare_scores({**scored[baseline], "source": baseline}, {**scored[candidate], "source": candidate})
     storage.write_json(run_dir / "comparison.json", {

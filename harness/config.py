@@ -21,7 +21,28 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 PROFILES = ("article", "fast")
-PROMPTINGS = ("chat", "fewshot")  # generation.PROMPTINGS: how questions are put to the model
+PROMPTINGS = ("chat", "fewshot")  # how a question is put to the model: a chat turn, or a few-shot completion
+BOTH = "both"  # a run that asks every question both ways, chat first
+
+
+def run_promptings(recorded: str) -> tuple[str, ...]:
+    """The promptings a run's answers are asked with, its primary one first (the one its headline scores,
+    comparison and CI gate use)."""
+    return PROMPTINGS if recorded == BOTH else (recorded,)
+
+
+def answers_name(model: str, prompting: str, primary: str) -> str:
+    """A run's answer file for `model` asked by `prompting`: the primary prompting's keeps the model's name
+    (`base`, `merged`), a second prompting's is suffixed (`base-fewshot`)."""
+    return model if prompting == primary else f"{model}-{prompting}"
+
+
+def answer_sets(prompting: str) -> list[tuple[str, str, str]]:
+    """(model, prompting, answers name) for every answer set a run recorded with `prompting` holds, the
+    primary prompting's base and merged first."""
+    promptings = run_promptings(prompting)
+    return [(model, asked, answers_name(model, asked, promptings[0])) for asked in promptings
+            for model in ("base", "merged")]
 MERGE_ONTO = ("nf4-dequantised", "bf16")  # what the adapter is merged onto: the dequantised 4-bit base, or bf16
 MODEL_KEYS = ("spec", "path", "kind")  # models.ModelSource.to_dict()
 
@@ -226,8 +247,8 @@ class RunConfig:
         if rest.get("merge_onto", MERGE_ONTO[0]) not in MERGE_ONTO:
             raise ConfigError(f"{source}: merge_onto = {rest['merge_onto']!r} must be one of {list(MERGE_ONTO)}. "
                               f"{FIX_RECORD}")
-        if rest.get("prompting", PROMPTINGS[0]) not in PROMPTINGS:
-            raise ConfigError(f"{source}: prompting = {rest['prompting']!r} must be one of {list(PROMPTINGS)}. "
+        if rest.get("prompting", PROMPTINGS[0]) not in (*PROMPTINGS, BOTH):
+            raise ConfigError(f"{source}: prompting = {rest['prompting']!r} must be one of {[*PROMPTINGS, BOTH]}. "
                               f"{FIX_RECORD}")
         return cls(profile=profile, model=dict(model), **rest)
 

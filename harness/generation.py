@@ -32,15 +32,23 @@ import warnings
 from pathlib import Path
 
 from harness import storage
+from harness.config import BOTH, PROMPTINGS
 from harness.evalsets import Evalset, QAItem
-from harness.models import ModelError, ModelSource, device_name, load_model, load_tokenizer, stop_token_ids
+from harness.models import (
+    ModelError,
+    ModelSource,
+    brings_chat_template,
+    device_name,
+    load_model,
+    load_tokenizer,
+    stop_token_ids,
+)
 from harness.progress import progress
 from harness.runs import RunError
 from harness.scoring import Prediction
 from harness.storage import RecordError
 
 CACHES = ("dynamic", "static")
-PROMPTINGS = ("chat", "fewshot")  # a question as a chat turn, or as the completion of solved lines (evalsets.SHOTS)
 PARTIAL_OF = "harness.predictions"  # the partial file's header tag
 
 
@@ -58,6 +66,13 @@ def prompt_for(tokenizer, item: QAItem, prompting: str) -> str:
         raise RunError(f"question {item.id} has no few-shot prompt: its evalset was built before few-shot prompts "
                        "(template version 2026.11-3 of the anime domain); rebuild it with `harness evalset build`.")
     return (tokenizer.bos_token or "") + item.fewshot
+
+
+def default_prompting(source: ModelSource) -> str:
+    """chat for a model with a chat template of its own (instruction-tuned: asked the way it was taught), both
+    for one without (pretrained: it continues a chat turn instead of answering it, so what it knows shows only
+    few-shot, while its chat answers show what the fine-tune taught it to answer)."""
+    return PROMPTINGS[0] if brings_chat_template(load_tokenizer(source)) else BOTH
 
 
 def fewshot_answer(item: QAItem, completion: str) -> str:

@@ -30,7 +30,18 @@ from harness.answers import AnswerRow, join_answers, read_answers, run_evalset
 from harness.comparison import ComparisonRow, VerdictMove
 from harness.errors import HarnessError
 from harness.matching import VERDICTS
-from harness.reports import RunView, accuracy_figure, floor_cell, merge_line, p_text, pct, run_verdict, signed
+from harness.reports import (
+    RunView,
+    accuracy_figure,
+    also_line,
+    compared_models,
+    floor_cell,
+    merge_line,
+    p_text,
+    pct,
+    run_verdict,
+    signed,
+)
 from harness.runs import read_manifest
 from harness.scoring import read_predictions
 
@@ -109,10 +120,12 @@ def run_html(view: RunView, plot_png: bytes, questions: list[AnswerRow] | None, 
              *([f"model {model}" + (f", profile {profile}" if profile else "")] if model else []),
              f"baseline {a}, candidate {b}: {view.note}",
              merge_line(view.merge) if view.merge else "merge: no merge.json in this run",
+             *(also_line(x, view) for x in view.also),
              f"timings: {_timings(m)}"]
     return page_html(title=f"Run {m['run_id']}", verdict=run_verdict(view), facts=facts, a=a, b=b,
                      accuracy=accuracy_rows(view.rows, view.summaries[a], view.summaries[b], view.floor),
-                     verdicts=verdict_rows({a: view.summaries[a], b: view.summaries[b]}), moves=view.moves,
+                     verdicts=verdict_rows({name: view.summaries[name] for name in compared_models(view)}),
+                     moves=view.moves,
                      plot_png=plot_png, questions=questions, questions_note=questions_note)
 
 

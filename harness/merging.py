@@ -56,17 +56,18 @@ def lora_delta_norm(peft_model) -> float:
     return total ** 0.5
 
 
-def merge_base(source: ModelSource, onto: str, device: str):
-    """The bf16 model the adapter is folded into: the original weights, or the NF4 ones dequantised."""
+def merge_base(source: ModelSource, onto: str, device: str, dtype: str = "bfloat16"):
+    """The model the adapter is folded into: the original weights, or the NF4 ones dequantised (bf16, or
+    `dtype`)."""
     import torch
     from peft.utils.integrations import dequantize_bnb_weight
 
     if onto not in MERGE_BASES:
         raise MergeError(f"merge onto {onto!r}: choose one of {MERGE_BASES}.")
-    base = load_model(source, quantize=False, device=device)
+    base = load_model(source, quantize=False, device=device, dtype=dtype)
     if onto == "bf16":
         return base
-    quantized = load_model(source, quantize=True, device=device)
+    quantized = load_model(source, quantize=True, device=device, dtype=dtype)
     linears = dict(base.named_modules())
     replaced = 0
     for name, module in quantized.named_modules():
@@ -132,8 +133,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
     return summary
 
 
-def _merged(source: ModelSource, adapter: Path, onto: str, device: str):
-    with_adapter = _with_adapter(merge_base(source, onto, device), adapter)
+def _merged(source: ModelSource, adapter: Path, onto: str, device: str, dtype: str = "bfloat16"):
+    with_adapter = _with_adapter(merge_base(source, onto, device, dtype), adapter)
     delta = lora_delta_norm(with_adapter)
     if delta == 0.0:
         raise MergeError(f"{adapter}: every LoRA update B·A is zero, so the adapter changes nothing; "

@@ -288,6 +288,12 @@ def ensure_chat_template(tokenizer) -> None:
         tokenizer.chat_template = GEMMA_TURN_TEMPLATE
 
 
+def brings_chat_template(tokenizer) -> bool:
+    """Whether the model came with a chat template of its own (instruction-tuned). One that came without gets
+    the Gemma turn format from `ensure_chat_template`, and the harness's converted checkpoints keep it."""
+    return tokenizer.chat_template != GEMMA_TURN_TEMPLATE
+
+
 def stop_token_ids(tokenizer) -> list[int]:
     """End of sequence, and end of turn where the vocabulary has it: a chat answer ends at either."""
     ids = [tokenizer.eos_token_id]
@@ -311,8 +317,9 @@ def load_tokenizer(source: ModelSource):
     return tokenizer
 
 
-def load_model(source: ModelSource, *, quantize: bool, device: str):
-    """4-bit NF4 with double quantisation and bf16 compute (QLoRA), or plain bf16."""
+def load_model(source: ModelSource, *, quantize: bool, device: str, dtype: str = "bfloat16"):
+    """4-bit NF4 with double quantisation and bf16 compute (QLoRA), or plain bf16; `dtype="float32"` computes
+    (and keeps unquantised weights) in float32 instead."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -321,10 +328,10 @@ def load_model(source: ModelSource, *, quantize: bool, device: str):
     if quantize:
         extra["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+            bnb_4bit_compute_dtype=getattr(torch, dtype))
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            source.path, dtype=torch.bfloat16, device_map={"": device}, use_safetensors=True,
+            source.path, dtype=getattr(torch, dtype), device_map={"": device}, use_safetensors=True,
             trust_remote_code=False, attn_implementation="eager" if device == "cpu" else "sdpa", **extra)
     except OSError as err:
         raise _fetch_error(source, err) from err

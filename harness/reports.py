@@ -243,6 +243,15 @@ def plot_accuracy(summaries: dict[str, dict], path: Path, floor: dict | None = N
 
 
 @dataclass(frozen=True)
+class AlsoAsked:
+    """The same pair of models asked by the run's second prompting (comparison.json's `promptings`)."""
+    prompting: str
+    a: str
+    b: str
+    rows: list[ComparisonRow]
+
+
+@dataclass(frozen=True)
 class RunView:
     """What a report shows of one run directory: its manifest, every scored model's summary (baseline `a`,
     candidate `b` and the majority floor), the comparison rows, how verdicts moved from a to b, merge.json."""
@@ -259,6 +268,7 @@ class RunView:
     forgotten_known: int | None = None  # questions on facts the base knew that the candidate answers wrong
     probe_source: str | None = None  # the probed evalset's source kind: on synthetic rows nothing can be known
     retention: dict | None = None  # retention.json: another domain's facts, base against merged
+    also: tuple[AlsoAsked, ...] = ()  # the pair asked by a second prompting, where the run asked two
 
     @property
     def floor(self) -> dict | None:
@@ -281,12 +291,15 @@ def read_run(run_dir: str | Path) -> RunView:
         raise RunError(f"{run_dir / 'scores.json'}: not a run's scores (no baseline, candidate and models); "
                        f"run `harness score {run_dir}` to write it again.")
     a, b, models = scores["baseline"], scores["candidate"], scores["models"]
+    also = tuple(AlsoAsked(prompting, pair["a"], pair["b"], [ComparisonRow.from_dict(r) for r in pair["rows"]])
+                 for prompting, pair in (comparison.get("promptings") or {}).items())
     merge = run_dir / "merge.json"
     knowledge = forgotten = probe_source = None
     if (run_dir / "probe.json").is_file():
         from harness.probes import forgotten_known, recall_by_category
         probe = storage.read_json(run_dir / "probe.json")
-        knowledge = recall_by_category(probe, {a: models[a], b: models[b]})
+        pairs = [a, b, *(name for x in also for name in (x.a, x.b))]
+        knowledge = recall_by_category(probe, {name: models[name] for name in pairs})
         forgotten = len(forgotten_known(probe, models[b]))
         probe_source = probe.get("source")
     return RunView(run_dir=run_dir, manifest=manifest, a=a, b=b,
@@ -296,16 +309,19 @@ def read_run(run_dir: str | Path) -> RunView:
                    note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None,
                    knowledge=knowledge, forgotten_known=forgotten, probe_source=probe_source,
                    retention=storage.read_json(run_dir / "retention.json")
-                   if (run_dir / "retention.json").is_file() else None)
+                   if (run_dir / "retention.json").is_file() else None, also=also)
+
+
+def compared_models(view: RunView) -> list[str]:
+    """The run's compared models: its pair, then each second prompting's pair."""
+    return [view.a, view.b, *(name for x in view.also for name in (x.a, x.b))]
 
 
 def run_verdict(view: RunView) -> str:
     """The run in one sentence: what the candidate recalls verbatim and in unseen wording against the majority
     floor, whether the held-out control stays at the floor, and whether the merged model is the trained one."""
-    b = view.summaries[view.b]
-
     def group(split: str) -> dict | None:
-        return b.get(split, {}).get("all")
+        return group_of(view, view.b, split)
 
     def floor(split: str) -> float | None:
         return ((view.floor or {}).get(split) or {}).get("all", {}).get("accuracy")
@@ -324,12 +340,39 @@ def run_verdict(view: RunView) -> str:
         state = ("consistent with the floor: no invented recall" if control["ci_low"] <= f
                  else "above the floor: it answers subjects it never saw better than chance; check for leakage")
         head += f". Held-out subjects {pct(control['accuracy'])}% vs floor {pct(f)}%, {state}"
+    for x in view.also:
+        g, base = group_of(view, x.b, "verbatim"), group_of(view, x.a, "verbatim")
+        if g and base:
+            head += f". Asked {x.prompting}: {x.a} {pct(base['accuracy'])}% → {x.b} {pct(g['accuracy'])}% verbatim"
     if view.merge and view.merge.get("agreement") is not None:
         head += (f". The merged model answers as the trained adapter on {pct(view.merge['agreement'])}% of "
                  f"{view.merge['sample']} sampled questions")
         if view.merge.get("stability"):
             head += f" (the adapter as itself, batched otherwise: {pct(view.merge['stability']['agreement'])}%)"
     return f"Verdict: {head}."
+
+
+def group_of(view: RunView, model: str, split: str) -> dict | None:
+    """A model's whole-split figures (field "all"), None where the split was not asked."""
+    return view.summaries[model].get(split, {}).get("all")
+
+
+def also_markdown(view: RunView) -> list[str]:
+    """report.md's table for each second prompting: the same pair, the same floor, asked the other way."""
+    lines = []
+    for x in view.also:
+        lines += [f"## Asked {x.prompting}: {x.a} vs {x.b}", "",
+                  f"The same questions put the other way ({x.prompting} prompting). The floor is the same.", "",
+                  comparison_markdown(x.rows, view.summaries[x.a], view.summaries[x.b], x.a, x.b, floor=view.floor)]
+    return lines
+
+
+def also_line(x: AlsoAsked, view: RunView) -> str:
+    """A second prompting in one line: the pair's recall per split, baseline → candidate."""
+    parts = [f"{split} {pct(group_of(view, x.a, split)['accuracy'])}% → {pct(group_of(view, x.b, split)['accuracy'])}%"
+             for split in ("verbatim", "paraphrase", "reverse", "unseen")
+             if group_of(view, x.a, split) and group_of(view, x.b, split)]
+    return f"asked {x.prompting}, {x.a} → {x.b}: " + ", ".join(parts)
 
 
 def _timings(manifest: dict) -> str:
@@ -357,11 +400,13 @@ def report_markdown(view: RunView, plot: Path) -> str:
         "forgotten: right→wrong.",
         "",
         comparison_markdown(view.rows, view.summaries[a], view.summaries[b], a, b, floor=view.floor),
+        *also_markdown(view),
         "## What kind of answers",
         "",
         "Questions per verdict class (see `harness.matching.VERDICTS`).",
         "",
-        verdict_markdown({a: view.summaries[a], b: view.summaries[b]}) or "Not recorded: scored before verdicts.\n",
+        verdict_markdown({name: view.summaries[name] for name in compared_models(view)})
+        or "Not recorded: scored before verdicts.\n",
         f"## How answers changed class, {a} → {b}",
         "",
         moves_markdown(view.moves, a, b),
@@ -379,15 +424,16 @@ def knowledge_markdown(view: RunView) -> list[str]:
     """report.md's section on what the base knew before training (a run with --probe), else nothing."""
     if not view.knowledge:
         return []
-    a, b = view.a, view.b
+    names = compared_models(view)
     lines = ["## What the base knew, and what the fine-tune did with it", "",
              "Each fact was asked of the base model few-shot before training (`probe.json`): known (greedy "
              "answer right), maybe (only a sampled answer right), unknown. Recall per category:", "",
-             f"| split | facts | n | {a} % | {b} % |", "|---|---|---:|---:|---:|"]
+             "| split | facts | n | " + " | ".join(f"{name} %" for name in names) + " |",
+             "|---|---|---:|" + "---:|" * len(names)]
     for row in view.knowledge:
-        lines.append(f"| {row['split']} | {row['category']} | {row['n']} | {pct(row['hits'][a] / row['n'])} | "
-                     f"{pct(row['hits'][b] / row['n'])} |")
-    lines += ["", f"Questions on facts the base knew that {b} answers wrong (forgetting inside the domain): "
+        lines.append(f"| {row['split']} | {row['category']} | {row['n']} | "
+                     + " | ".join(pct(row["hits"][name] / row["n"]) for name in names) + " |")
+    lines += ["", f"Questions on facts the base knew that {view.b} answers wrong (forgetting inside the domain): "
                   f"**{view.forgotten_known}**{synthetic_check(view)}.", ""]
     return lines
 
@@ -469,6 +515,7 @@ def terminal_report(view: RunView, plot: Path, wide: bool = False) -> Group:
                                   title=f"{m['run_id']}: {b} vs {a}", wide=wide))
     parts += [f"{b} {split}: {verdict_line(fields['all']['verdicts'])}"
               for split, fields in view.summaries[b].items() if "verdicts" in fields["all"]]
+    parts += [also_line(x, view) for x in view.also]
     if knowledge_line(view):
         parts.append(knowledge_line(view))
     if retention_line(view):

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import storage
+from harness.config import PROMPTINGS
 from harness.errors import HarnessError
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate", "pandas",
@@ -172,10 +173,11 @@ def invalidated_by(stage: str) -> tuple[str, ...]:
     """The stages whose output was made from `stage`'s: training feeds the merge and everything after it; the
     merge feeds the merged model's answers, the scores and the retention check; any model's answers feed the
     scores."""
+    merged_answers = ("generate:merged", *(f"generate:merged-{p}" for p in PROMPTINGS))  # every prompting's
     if stage == "train":
-        return (*TRAINING_STAGES[1:], "retention")
+        return (*TRAINING_STAGES[1:], *merged_answers[1:], "retention")
     if stage == "merge":
-        return ("generate:merged", "score", "retention")
+        return (*merged_answers, "score", "retention")
     if stage.startswith(("generate:", "predict:")):
         return ("score",)
     return ()

@@ -60,8 +60,9 @@ def tokenized_records(tokenizer, records: list[dict], answer_only_loss: bool) ->
 
 
 def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelSource, run_dir: Path,
-                  resume: bool = False, time_budget_s: float | None = None) -> dict:
-    """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison)."""
+                  resume: bool = False, time_budget_s: float | None = None, callbacks: tuple = ()) -> dict:
+    """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison);
+    `callbacks` are more TrainerCallbacks (a profiler's, say)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -128,7 +129,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     )
     meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora, callbacks=[_callback(meter)])
+                         peft_config=lora, callbacks=[_callback(meter), *callbacks])
     # The trainer prints each log as a dict of strings; one line per logging interval instead (StepLog).
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

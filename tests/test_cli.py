@@ -156,31 +156,58 @@ MERGE = {"onto": "nf4-dequantised", "lora_delta_norm": 1.0, "sample": 16, "agree
          "alternatives": {}}
 
 
-def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch):
+@pytest.mark.parametrize("default", ["chat", "both"])
+def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch, default):
     """`harness run` with model-free stand-ins for its model stages: report.md is written once the record is
-    finished, so it says complete and holds every stage's time and the merge check."""
+    finished, so it says complete and holds every stage's time and the merge check. A model without a chat
+    template of its own (default prompting "both") is asked both ways: a second answer set per model, scored
+    and reported beside the first."""
     import harness.cli as cli
     from harness.baselines import answer_key, majority
     from harness.models import ModelSource
     from harness.storage import write_json, write_jsonl
 
-    def generate(run_dir, model, evalset, source, name=None, **options):
+    asked = []
+
+    def generate(run_dir, model, evalset, source, name=None, prompting="chat", **options):
+        asked.append((model, prompting, name))
         path = run_dir / "predictions" / f"{name or model}.jsonl"
-        write_jsonl(path, (p.to_dict() for p in {"base": majority, "merged": answer_key}[model](evalset)))
+        answers = {"base": majority, "merged": answer_key}[model](evalset)
+        if prompting == "fewshot" and model == "base":  # the base few-shot knows one fact more than by chat
+            answers[0] = answer_key(evalset)[0]
+        write_jsonl(path, (p.to_dict() for p in answers))
         return path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "device_name", lambda: "cpu")
     monkeypatch.setattr(cli, "resolve_model", lambda spec, cache_dir: ModelSource(spec, spec, "local"))
+    monkeypatch.setattr(cli, "default_prompting", lambda source: default)
     monkeypatch.setattr(cli, "train_adapter", lambda config, **stage: {})
     monkeypatch.setattr(cli, "merge_adapter", lambda run_dir, source, **_: write_json(run_dir / "merge.json", MERGE))
     monkeypatch.setattr(cli, "generate_for_run", generate)
+    monkeypatch.setattr(cli, "retention_into_run", lambda *a, **k: None)
     assert main(["run", "--rows", "30", "--name", "e", "--batch-size", "4"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     report = (run_dir / "report.md").read_text()
     assert "- status: **complete**" in report
     timings = next(line for line in report.splitlines() if line.startswith("- timings:"))
-    for stage in ("train", "merge", "generate:base", "generate:merged", "score", "retention", "total"):
+    both = default == "both"
+    stages = ("train", "merge", "generate:base", "generate:merged", "score", "retention", "total",
+              *(("generate:base-fewshot", "generate:merged-fewshot") if both else ()))
+    for stage in stages:
         assert f" {stage} " in timings, stage
     assert "agrees with the adapter on 93.8% of 16 sampled answers" in report
+    assert asked[:2] == [("base", "chat", "base"), ("merged", "chat", "merged")]
+    assert asked[2:] == ([("base", "fewshot", "base-fewshot"), ("merged", "fewshot", "merged-fewshot")] if both else [])
+    scores = json.loads((run_dir / "scores.json").read_text())["models"]
+    assert {m: s["prompting"] for m, s in scores.items()} == {
+        "base": "chat", "merged": "chat", "majority": "none",
+        **({"base-fewshot": "fewshot", "merged-fewshot": "fewshot"} if both else {})}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["config"]["prompting"] == default
+    assert ("## Asked fewshot: base-fewshot vs merged-fewshot" in report) == both
+    if both:  # the one fact the few-shot base knew shows in its own table, not in the chat one
+        verbatim = scores["base-fewshot"]["summary"]["verbatim"]["all"]["hits"]
+        assert verbatim == scores["base"]["summary"]["verbatim"]["all"]["hits"] + 1
+        assert "asked fewshot" in report.split("**Verdict")[1].split("**")[0].lower()
     assert "report" in json.loads((run_dir / "manifest.json").read_text())["timings"]

@@ -72,10 +72,14 @@ def test_eval_writes_a_scored_run_record(eval_runs, tiny_source, lora, evalset_d
         assert config["evalset_dir"] == str(evalset_dir.resolve())
         assert config["model"]["path"] == str(Path(tiny_source.path).resolve())
         assert (config["name"], config["max_new_tokens"], config["batch_size"]) == (name, 4, 16)
-        assert {"load", f"generate:{name}", "predict:majority", "score"} <= set(manifest["timings"])
+        # the tiny model has no chat template of its own (a pretrained model's case): asked both ways
+        assert config["prompting"] == "both"
+        assert {"load", f"generate:{name}", f"generate:{name}-fewshot", "predict:majority", "score"} <= set(
+            manifest["timings"])
         scores = json.loads((run_dir / "scores.json").read_text())
-        assert (scores["baseline"], scores["candidate"], set(scores["models"])) == ("majority", name,
-                                                                                    {name, "majority"})
+        assert (scores["baseline"], scores["candidate"]) == ("majority", name)
+        assert {m: s["prompting"] for m, s in scores["models"].items()} == {
+            name: "chat", f"{name}-fewshot": "fewshot", "majority": "none"}
         answers = [json.loads(line) for line in (run_dir / "predictions" / f"{name}.jsonl").read_text().splitlines()]
         assert len(answers) == len((evalset_dir / "eval.jsonl").read_text().splitlines())
         assert answers[0]["evalset_sha256"] == manifest["evalset"]["sha256"]

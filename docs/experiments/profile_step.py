@@ -1,0 +1,68 @@
+"""Where a training step's time goes: the torch profiler over a few steps of a profile, kernel by kernel.
+
+    python docs/experiments/profile_step.py [--profile fast] [--anime 500] [--set KEY=VALUE ...] [--out DIR]
+
+Trains `--profile` on a synthetic evalset through `training.train_adapter` (the code a run uses), profiles
+steps 4-6 after 3 of warm-up, and prints the top operators by device time (CPU time without CUDA) with the
+step's share of each; the Chrome trace goes to OUT/trace.json. Read with docs/training-notes.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from harness.config import load_profile
+from harness.domains import get_domain
+from harness.evalsets import build_evalset
+from harness.models import EMBEDDED, resolve_model
+from harness.training import train_adapter
+
+WAIT, WARMUP, ACTIVE = 2, 1, 3
+
+
+def main() -> int:
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+    from transformers import TrainerCallback
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="fast")
+    parser.add_argument("--anime", type=int, default=500)
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--model", default=EMBEDDED)
+    parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="profile-")))
+    parser.add_argument("--rows", type=int, default=30)
+    args = parser.parse_args()
+    steps = WAIT + WARMUP + ACTIVE
+    config = load_profile(args.profile, [f"max_steps={steps}", "save_steps=100000", *args.set])
+    domain = get_domain("anime")
+    evalset = build_evalset(domain, domain.load("synthetic", args.anime, 0), name=f"synthetic-{args.anime}-s0-en")
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    profiler = profile(activities=activities, schedule=schedule(wait=WAIT, warmup=WARMUP, active=ACTIVE),
+                       record_shapes=False, with_stack=False)
+
+    class Step(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            profiler.step()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with profiler:
+        summary = train_adapter(config, train_rows=list(evalset.train), source=resolve_model(args.model),
+                                run_dir=args.out / "run", callbacks=(Step(),))
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in events) or 1
+    print(f"profile {args.profile} {' '.join(args.set)}: {summary['tokens_per_second']:,.0f} tokens/s over "
+          f"{summary['steps']} steps; top operators by self {'device' if cuda else 'CPU'} time over {ACTIVE} steps")
+    for event in events[:args.rows]:
+        print(f"{100 * getattr(event, key) / total:6.1f}%  {getattr(event, key) / 1e3 / ACTIVE:9.1f} ms/step  "
+              f"{event.count // ACTIVE:6d} calls/step  {event.key[:90]}")
+    profiler.export_chrome_trace(str(args.out / "trace.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
