@@ -405,10 +405,10 @@ def check_probe_options(args) -> None:
 def probe_into_run(run_dir: Path, evalset: Evalset, source: ModelSource, args,
                    max_new_tokens: int = PROBE_MAX_NEW_TOKENS) -> dict:
     """The probe stage: the base model asked every fact few-shot; RUN/probe.json."""
-    from harness.models import load_model, load_tokenizer
+    from harness.models import ANSWER_DTYPE, load_model, load_tokenizer
     from harness.probes import probe_model
 
-    model = load_model(source, quantize=False, device=device_name())
+    model = load_model(source, quantize=False, device=device_name(), dtype=ANSWER_DTYPE)
     probe = probe_model(model, load_tokenizer(source), evalset, model_name=source.spec, samples=args.samples,
                         temperature=args.temperature, seed=getattr(args, "seed", 0) or 0,
                         batch_size=args.batch_size or default_batch_size(),

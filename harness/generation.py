@@ -35,6 +35,7 @@ from harness import storage
 from harness.config import BOTH, PROMPTINGS
 from harness.evalsets import Evalset, QAItem
 from harness.models import (
+    ANSWER_DTYPE,
     ModelError,
     ModelSource,
     brings_chat_template,
@@ -280,8 +281,8 @@ def partial_path_for(path: Path) -> Path:
 def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelSource, *, batch_size: int | None,
                      max_new_tokens: int, prompting: str = "chat", name: str | None = None) -> Path:
     """A run's generation stage: every evalset question answered by the base model or the run's merged model
-    (both bf16) into RUN/predictions/NAME.jsonl (NAME: the model's, by default), resuming from its partial
-    file."""
+    (both in float32: models.ANSWER_DTYPE) into RUN/predictions/NAME.jsonl (NAME: the model's, by default),
+    resuming from its partial file."""
     if model == "merged":
         if not (run_dir / "merged" / "config.json").is_file():
             raise RunError(f"{run_dir}: no merged/ model; run `harness merge {run_dir}` first.")
@@ -289,7 +290,7 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
     path = run_dir / "predictions" / f"{name or model}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(source)
-    loaded = load_model(source, quantize=False, device=device_name())
+    loaded = load_model(source, quantize=False, device=device_name(), dtype=ANSWER_DTYPE)
     cache = default_cache(len(evalset.items))
     predictions = generate_answers(loaded, tokenizer, list(evalset.items),
                                    batch_size=batch_size or default_batch_size(),
@@ -469,10 +470,10 @@ def _jsonable(value):
 
 
 def load_answering_model(source: ModelSource, adapter: Path | None, device: str, base=None):
-    """The bf16 model (or `base`, already loaded: e.g. the NF4 weights dequantised, for a QLoRA adapter), with
-    the adapter (checked by `check_adapter`) applied by PEFT and merged in memory by `merge_and_unload`, so it
-    answers at the speed of a plain model."""
-    model = base if base is not None else load_model(source, quantize=False, device=device)
+    """The model in float32 (or `base`, already loaded: e.g. the NF4 weights dequantised, for a QLoRA adapter),
+    with the adapter (checked by `check_adapter`) applied by PEFT and merged in memory by `merge_and_unload`, so
+    it answers at the speed of a plain model."""
+    model = base if base is not None else load_model(source, quantize=False, device=device, dtype=ANSWER_DTYPE)
     if adapter is None:
         return model
     from peft import PeftModel

@@ -1,11 +1,11 @@
-"""The merged model: the adapter folded into the base it was trained on, saved as a plain bf16 checkpoint.
+"""The merged model: the adapter folded into the base it was trained on, saved in float32.
 
 Consumes RUN/adapter and the base; produces RUN/merged/ (safetensors and tokenizer) and RUN/merge.json:
 
-    {"onto": "nf4-dequantised", "lora_delta_norm": 41.7, "agreement": 0.988, "sample": 512,
+    {"onto": "nf4-dequantised", "dtype": "float32", "lora_delta_norm": 41.7, "agreement": 1.0, "sample": 512,
      "disagreements": [{"id": ..., "adapter": ..., "merged": ...}],
-     "stability": {"agreement": 0.982, "sample": 512, "batch_size": 128},
-     "stable_agreement": {"agreement": 0.996, "sample": 503},
+     "stability": {"agreement": 1.0, "sample": 512, "batch_size": 128},
+     "stable_agreement": {"agreement": 1.0, "sample": 512},
      "alternatives": {"bf16": {"agreement": 0.79, "sample": 512}}}
 
 QLoRA trains the adapter against the NF4-quantised base, so the model that was trained is "NF4 weights
@@ -14,12 +14,14 @@ linear weight is replaced by its dequantised value before the adapter is folded 
 bf16 weights instead (`onto="bf16"`) scores a model that differs from the trained one by the quantisation
 error, which moves answers; it stays as an option and can be measured beside the default (`compare=True`).
 
+The merged weights are kept in float32 (models.ANSWER_DTYPE): B·A is often smaller than a weight's last bf16
+bit, so a bf16 copy of W + B·A silently drops much of what was trained, the more so the shorter the training.
+
 Two checks guard against silent failures: an adapter whose update B·A is zero changes nothing and is an
-error; and the merged model must answer a sample of questions as the adapter on the 4-bit base did (they
-differ only by rounding, so agreement should be near 1; it is recorded, not assumed). Rounding decides
-near-ties between two tokens, and so does batching: the adapter answering the same questions in batches of
-another size changes some answers too. That rebatched answer set is the yardstick (`stability`): no merge
-can be held to agree with the adapter more than the adapter agrees with itself, and `stable_agreement` is
+error; and the merged model must answer a sample of questions as the adapter on the 4-bit base does, both
+computed in float32, where they differ only by the order of additions: agreement should be 1, and it is
+recorded, not assumed. The adapter answering the same questions in batches of another size is the yardstick
+(`stability`): an arithmetic that let batching move answers would show there first, and `stable_agreement` is
 the merged model's agreement on the answers the adapter gives either way.
 """
 
@@ -32,7 +34,7 @@ from harness import storage
 from harness.errors import HarnessError
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
-from harness.models import ModelSource, device_name, load_model, load_tokenizer
+from harness.models import ANSWER_DTYPE, ModelSource, device_name, load_model, load_tokenizer
 from harness.progress import progress
 
 MERGE_BASES = ("nf4-dequantised", "bf16")
@@ -56,9 +58,8 @@ def lora_delta_norm(peft_model) -> float:
     return total ** 0.5
 
 
-def merge_base(source: ModelSource, onto: str, device: str, dtype: str = "bfloat16"):
-    """The model the adapter is folded into: the original weights, or the NF4 ones dequantised (bf16, or
-    `dtype`)."""
+def merge_base(source: ModelSource, onto: str, device: str, dtype: str = ANSWER_DTYPE):
+    """The model the adapter is folded into, in `dtype`: the original weights, or the NF4 ones dequantised."""
     import torch
     from peft.utils.integrations import dequantize_bnb_weight
 
@@ -117,7 +118,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
             alternatives[other] = answers(model, f"merge check: merged onto {other}")
             del model
             steps.advance(1)
-        quantized = _with_adapter(load_model(source, quantize=True, device=device), adapter)
+        quantized = load_model(source, quantize=True, device=device, dtype=ANSWER_DTYPE)
+        quantized = _with_adapter(quantized, adapter)
         adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
         rebatch = max(1, min(batch_size, len(sample)) // 4)
         rebatched = generate_answers(quantized, tokenizer, sample, batch_size=rebatch, max_new_tokens=max_new_tokens,
@@ -125,7 +127,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
         steps.advance(1)
     stable = [m for a, r, m in zip(adapter_answers, rebatched, merged_answers, strict=True) if a.output == r.output]
     stable_reference = [a for a, r in zip(adapter_answers, rebatched, strict=True) if a.output == r.output]
-    summary = {"onto": onto, "lora_delta_norm": round(delta, 4), **agreement(adapter_answers, merged_answers),
+    summary = {"onto": onto, "dtype": ANSWER_DTYPE, "lora_delta_norm": round(delta, 4),
+               **agreement(adapter_answers, merged_answers),
                "stability": {**_brief(agreement(adapter_answers, rebatched)), "batch_size": rebatch},
                "stable_agreement": _brief(agreement(stable_reference, stable)),
                "alternatives": {other: _brief(agreement(adapter_answers, got)) for other, got in alternatives.items()}}
@@ -133,7 +136,7 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
     return summary
 
 
-def _merged(source: ModelSource, adapter: Path, onto: str, device: str, dtype: str = "bfloat16"):
+def _merged(source: ModelSource, adapter: Path, onto: str, device: str, dtype: str = ANSWER_DTYPE):
     with_adapter = _with_adapter(merge_base(source, onto, device, dtype), adapter)
     delta = lora_delta_norm(with_adapter)
     if delta == 0.0:

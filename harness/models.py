@@ -97,6 +97,12 @@ GEMMA_TURN_TEMPLATE = (
 END_OF_TURN = "<end_of_turn>"
 
 
+# Every answer is computed in float32, whatever the model was trained in. In bf16 arithmetic a model's greedy
+# answers move with the batch they are computed in (a near-tie between two tokens goes either way), and a bf16
+# copy of merged weights rounds away every update smaller than a weight's last bit: neither reads the trained
+# model exactly. In float32 both effects vanish (docs/merge-notes.md).
+ANSWER_DTYPE = "float32"
+
 RANDOM_PREFIX = "random:"
 # Architectures built from their config with random weights and the embedded tokenizer.
 RANDOM_ARCHITECTURES = {
