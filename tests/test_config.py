@@ -139,6 +139,8 @@ def test_the_loss_plot_says_the_settings_it_ran_with():
     from harness.training import loss_title
     title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cpu")
     assert title == "RUN\nfast profile on gemma-3-270m: cpu, batch 8x1, 3 epochs, lr 0.001, QLoRA r64"
+    title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cuda", 2)
+    assert "gemma-3-270m: 2 x cuda, batch 8x1" in title  # the batch over both ranks
 
 
 @pytest.mark.parametrize("override, message", [
