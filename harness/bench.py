@@ -164,7 +164,16 @@ def training_recipe(name: str, profile: str, overrides: tuple[str, ...], *, step
             "batch": f"{config.batch_size}{' packed rows' if config.packing else ''} x {config.gradient_accumulation}",
             "steps": summary["steps"], **throughput, "peak_gib": summary["peak_gpu_gib"], **flops,
             "achieved_tflops": achieved / 1e12 if achieved else None,
-            "mfu": achieved / (ceiling_tflops * 1e12) if achieved and ceiling_tflops else None}
+            "mfu": model_flops_utilisation(achieved, ceiling_tflops, summary.get("world_size", 1))}
+
+
+def model_flops_utilisation(achieved_flops: float | None, ceiling_tflops: float | None, world_size: int = 1
+                            ) -> float | None:
+    """Achieved model FLOP/s (tokens/s over every rank x FLOPs per token) over what the devices could do: the
+    ceiling is one device's, so N ranks are measured against N ceilings."""
+    if not achieved_flops or not ceiling_tflops:
+        return None
+    return achieved_flops / (world_size * ceiling_tflops * 1e12)
 
 
 def quality_at_budget(recipes: dict[str, dict], *, evalset: Evalset, source: ModelSource, out: Path,

@@ -5,6 +5,7 @@
     harness compare runs/A:base runs/A:merged --fail-on-drop 0.02
     harness run            # the whole benchmark on the embedded defaults
     harness train --evalset evalsets/NAME --profile article ; harness merge RUN ; harness generate RUN --model merged
+    harness run --gpus 2   # training as two DDP processes, one per GPU
     harness runs list
     harness report runs/RUN_ID
     harness report runs/RUN_ID --items --split verbatim --verdict echo
@@ -49,6 +50,7 @@ from harness.config import (
     load_profile,
     run_promptings,
 )
+from harness.distributed import check_world_size, cuda_device_count, train_in_workers
 from harness.domains import get_domain
 from harness.errors import HarnessError
 from harness.evalsets import (
@@ -355,6 +357,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a profile key")
     p.add_argument("--cache-dir", type=Path, help=f"where the embedded model is converted (env {CACHE_ENV})")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help=RUNS_DIR_HELP)
+    p.add_argument("--gpus", type=positive_int, metavar="N",
+                   help="train on N GPUs, one DDP process each under torchrun, the profile's batch split over them "
+                        "(default 1: in this process; without CUDA, N CPU processes)")
 
 
 DEFAULT_MAX_NEW_TOKENS = 48
@@ -624,12 +629,12 @@ def cmd_run(args) -> int:
     # --seed seeds the evalset and the training alike (a later --set seed=N wins); every input is checked
     # before anything is written.
     config = load_profile(args.profile or "fast", [*cpu_overrides, f"seed={args.seed}", *args.set])
+    world_size = training_processes(args, config)
     source = resolve_model(args.model or EMBEDDED, args.cache_dir)
     prompting = args.prompting or default_prompting(source)
     evalset_dir = args.evalsets_dir / name
     check_evalset_target(evalset, evalset_dir, force=args.force)
-    if cpu_overrides:
-        console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
+    say_where_training_runs(cpu_overrides, world_size)
     if args.probe:
         check_probe_options(args)
     retention = args.retention if args.retention is not None else (
@@ -644,12 +649,13 @@ def cmd_run(args) -> int:
     answers = answer_sets(prompting)
     stages = (*(("probe",) if args.probe else ()), *training_stages(prompting), *(("retention",) if retention else ()))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
-                  config=run_config(args, config, source, evalset_dir, prompting), stages=stages) as run_dir:
+                  config=run_config(args, config, source, evalset_dir, prompting, world_size),
+                  stages=stages) as run_dir:
         if args.probe:  # before training: what the base knew, so recall splits into known and unknown facts
             with timed(run_dir, "probe"):
                 probe_into_run(run_dir, evalset, source, args)
         with timed(run_dir, "train"):
-            train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
+            train_stage(config, evalset, source, run_dir, world_size)
         with timed(run_dir, "merge"):
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
@@ -673,7 +679,8 @@ def cmd_run(args) -> int:
 def cmd_train(args) -> int:
     if args.resume:
         given = [flag for flag, value in (("--evalset", args.evalset), ("--profile", args.profile),
-                                          ("--model", args.model), ("--set", args.set)) if value]
+                                          ("--model", args.model), ("--set", args.set), ("--gpus", args.gpus))
+                 if value]
         if given:
             raise ConfigError(f"--resume continues {args.resume} with the settings it recorded; {', '.join(given)} "
                               "cannot change them. To train with other settings, start a new run with "
@@ -683,9 +690,11 @@ def cmd_train(args) -> int:
                            "training. To train again, start a new run with `harness train --evalset DIR`.")
         with continue_run(args.resume, "train") as run_dir:
             evalset, source = run_inputs(run_dir)  # the run's own evalset, model and settings
-            config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json").profile
-            summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir,
-                                    resume=True)
+            recorded = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
+            # as many processes as before: the checkpoint holds each rank's RNG state, and the order of batches
+            # is dealt over that many ranks
+            check_world_size(recorded.world_size, cuda_device_count(), recorded.profile.batch_size)
+            summary = train_stage(recorded.profile, evalset, source, run_dir, recorded.world_size, resume=True)
     else:
         if args.evalset is None:
             raise EvalsetError("harness train needs --evalset DIR (or --resume RUN).")
@@ -693,15 +702,15 @@ def cmd_train(args) -> int:
         on_cpu = device_name() == "cpu"
         cpu_overrides = CPU_OVERRIDES.get(args.profile or "fast", ()) if on_cpu else ()
         config = load_profile(args.profile or "fast", [*cpu_overrides, *args.set])
+        world_size = training_processes(args, config)
         source = resolve_model(args.model or EMBEDDED, args.cache_dir)
-        if cpu_overrides:
-            console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
+        say_where_training_runs(cpu_overrides, world_size)
         prompting = default_prompting(source)  # `harness generate` asks as the run recorded
         with open_run(args.runs_dir, label=f"{evalset.manifest['name']}-{config.profile}",
                       evalset_manifest=evalset.manifest, stages=training_stages(prompting),
-                      config=run_config(args, config, source, args.evalset, prompting)) as run_dir:
+                      config=run_config(args, config, source, args.evalset, prompting, world_size)) as run_dir:
             with timed(run_dir, "train"):
-                summary = train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir)
+                summary = train_stage(config, evalset, source, run_dir, world_size)
     console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
                   f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
     console.print(f"run record: {run_dir}", soft_wrap=True)
@@ -842,13 +851,37 @@ def training_stages(prompting: str) -> tuple[str, ...]:
     return (*TRAINING_STAGES, *(f"generate:{name}" for _, _, name in answer_sets(prompting)[2:]))
 
 
-def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str) -> dict:
+def training_processes(args, config: TrainConfig) -> int:
+    """`--gpus N`, checked against this machine's GPUs and the profile's batch before anything is written."""
+    world_size = args.gpus or 1
+    check_world_size(world_size, cuda_device_count(), config.batch_size)
+    return world_size
+
+
+def say_where_training_runs(cpu_overrides: tuple[str, ...], world_size: int) -> None:
+    if cpu_overrides:
+        console.print(f"no CUDA: training on CPU with {', '.join(cpu_overrides)} (a later --set wins)")
+    if world_size > 1:
+        where = "one per GPU" if device_name() == "cuda" else "on CPU (gloo: no CUDA)"
+        console.print(f"training as {world_size} DDP processes, {where}, each with 1/{world_size} of every batch")
+
+
+def train_stage(config: TrainConfig, evalset: Evalset, source: ModelSource, run_dir: Path, world_size: int,
+                resume: bool = False) -> dict:
+    """The training stage: in this process, or as `world_size` torchrun workers that read the run's manifest."""
+    if world_size == 1:
+        return train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir, resume=resume)
+    return train_in_workers(run_dir, world_size, resume=resume)
+
+
+def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str,
+               world_size: int = 1) -> dict:
     return RunConfig(evalset_dir=str(Path(evalset_dir).resolve()), model=source.to_dict(), profile=config,
                      data=getattr(args, "data", None), seed=config.seed,
                      max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
                      batch_size=getattr(args, "batch_size", None),
                      merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0],
-                     prompting=prompting).to_dict()
+                     prompting=prompting, world_size=world_size).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

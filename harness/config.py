@@ -208,7 +208,9 @@ class RunConfig:
 
         {"data": "synthetic", "evalset_dir": "/abs/evalsets/synthetic-12-s0-en", "model": {"spec": ...},
          "profile": {...TrainConfig...}, "seed": 0, "max_new_tokens": 48, "batch_size": null,
-         "merge_onto": "nf4-dequantised", "prompting": "chat"}
+         "merge_onto": "nf4-dequantised", "prompting": "chat", "world_size": 1}
+
+    `world_size` is the number of training processes (`--gpus N`); the profile's batch_size is split over them.
     """
     evalset_dir: str
     model: dict  # models.ModelSource.to_dict()
@@ -219,6 +221,7 @@ class RunConfig:
     batch_size: int | None = None
     merge_onto: str = "nf4-dequantised"
     prompting: str = "chat"
+    world_size: int = 1  # runs recorded before `--gpus` trained in one process
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "profile": self.profile.to_dict()}
@@ -247,6 +250,8 @@ class RunConfig:
         if rest.get("merge_onto", MERGE_ONTO[0]) not in MERGE_ONTO:
             raise ConfigError(f"{source}: merge_onto = {rest['merge_onto']!r} must be one of {list(MERGE_ONTO)}. "
                               f"{FIX_RECORD}")
+        if rest.get("world_size", 1) < 1:
+            raise ConfigError(f"{source}: world_size = {rest['world_size']} must be at least 1. {FIX_RECORD}")
         if rest.get("prompting", PROMPTINGS[0]) not in (*PROMPTINGS, BOTH):
             raise ConfigError(f"{source}: prompting = {rest['prompting']!r} must be one of {[*PROMPTINGS, BOTH]}. "
                               f"{FIX_RECORD}")

@@ -5,16 +5,19 @@ TRL SFTTrainer on the chat records -> save the adapter, the loss curve and the f
 
 Writes into RUN/: `adapter/` (PEFT safetensors), `checkpoints/` (for `--resume`, which continues from the
 newest complete one: a checkpoint cut off mid-save is skipped with a warning), `training.json` and
-`plots/loss.png`. Example `training.json` (abridged):
+`plots/loss.png`. Under torchrun (`harness run --gpus N`, harness/distributed.py) every rank runs this same
+function on its own device with its share of each batch, and rank 0 alone writes these. Example
+`training.json` (abridged):
 
-    {"profile": "fast", "device": "cuda", "steps": 130, "epochs": 6.0, "train_seconds": 41.2,
+    {"profile": "fast", "device": "cuda", "world_size": 1, "per_device_batch_size": 100, "steps": 130,
+     "epochs": 6.0, "train_seconds": 41.2,
      "tokens": 1184000, "tokens_per_second": 28738, "final_loss": 0.08, "loss_curve": [[5, 3.1], ...],
      "throughput": {"warmup_steps": 10, "steps": 120, "seconds_per_step": 0.31, "tokens_per_second": 29410,
                     "examples_per_second": 402.7, "tokens_per_example": 73.0}}
 
 `tokens_per_second` is the whole training's mean; `throughput` measures only the steps after warm-up
 (CUDA initialisation, allocator growth and the first kernels' tuning would otherwise count against it),
-counting non-pad input tokens, as `harness bench` reports them.
+counting non-pad input tokens, as `harness bench` reports them. Tokens are counted over every rank.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import os
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import storage
-from harness.config import TrainConfig
+from harness.config import ConfigError, TrainConfig
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
 from harness.progress import duration, is_terminal, write_stderr
 from harness.runs import RunError
@@ -59,10 +63,38 @@ def tokenized_records(tokenizer, records: list[dict], answer_only_loss: bool) ->
     return {"input_ids": wholes, "labels": labels}
 
 
+@dataclass(frozen=True)
+class World:
+    """Which of the training processes this is: torchrun's RANK, LOCAL_RANK and WORLD_SIZE, or (0, 0, 1) when
+    training runs in the command's own process."""
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> World:
+        return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))
+
+    def device(self, kind: str) -> str:
+        """Where this rank's model lives: its own GPU under torchrun; one process keeps the plain device name."""
+        return f"cuda:{self.local_rank}" if kind == "cuda" and self.size > 1 else kind
+
+
+def per_device_batch(batch_size: int, world_size: int) -> int:
+    """The profile's batch is the records of one optimizer micro-step over all ranks, so `--gpus N` trains the
+    same recipe (the same steps, learning rate and records per step) faster; each rank takes an equal share."""
+    if batch_size % world_size:
+        low = batch_size - batch_size % world_size
+        raise ConfigError(f"batch_size = {batch_size} does not split evenly over {world_size} processes; give a "
+                          f"multiple of {world_size} (e.g. --set batch_size={low or world_size}).")
+    return batch_size // world_size
+
+
 def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelSource, run_dir: Path,
                   resume: bool = False, time_budget_s: float | None = None, callbacks: tuple = ()) -> dict:
-    """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison);
-    `callbacks` are more TrainerCallbacks (a profiler's, say)."""
+    """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison; one process
+    only: a rank that stopped alone would leave the others waiting for its gradients); `callbacks` are more
+    TrainerCallbacks (a profiler's, say)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -70,14 +102,21 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
-    checkpoint = _last_complete_checkpoint(run_dir) if resume else None  # before loading anything: fail fast
-    set_seed(config.seed)
+    world = World.from_env()
+    if time_budget_s is not None and world.size > 1:
+        raise ConfigError("a training time budget needs one process; run without --gpus.")
+    batch_size = per_device_batch(config.batch_size, world.size)
+    checkpoint = last_complete_checkpoint(run_dir) if resume else None  # before loading anything: fail fast
+    set_seed(config.seed)  # the same seed on every rank: the same LoRA initialisation
     device = device_name()
+    if world.device(device) != device:
+        torch.cuda.set_device(world.local_rank)
     bar = is_terminal()
     tokenizer = load_tokenizer(source)
 
-    # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute (bf16 alone if the config says).
-    model = load_model(source, quantize=config.load_in_4bit, device=device)
+    # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute (bf16 alone if the config says),
+    #    whole on this rank's device: bitsandbytes quantises where the weights land.
+    model = load_model(source, quantize=config.load_in_4bit, device=world.device(device))
     # 2. Norms and embeddings to fp32. Activation checkpointing, if the profile asks, is the trainer's
     #    (`activation_checkpointing` below; TRL turns input gradients on for it): peft's own switch calls the name
     #    transformers deprecated (`gradient_checkpointing_enable`), for the same effect.
@@ -90,10 +129,14 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     #    answer with <end_of_turn>, so stopping is trained too.
     dataset = Dataset.from_dict(tokenized_records(tokenizer, chat_records(train_rows), config.answer_only_loss))
     # 5. The trainer: TRL truncates to max_length, packs without padding when packing is set, and computes the
-    #    loss through a chunked (fused) LM head.
+    #    loss through a chunked (fused) LM head. Under torchrun, accelerate deals the batches of one shuffled
+    #    order (the same data seed on every rank) to the ranks in turn, and the loss is divided by the scored
+    #    tokens of all ranks' batches (`average_tokens_across_devices`, on by default) before DDP averages the
+    #    gradients: each step is the one a single process takes on the whole batch, but for an epoch's last short
+    #    batch, which accelerate tops up with the epoch's first records so that every rank has a full share.
     args = SFTConfig(
         output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=config.gradient_accumulation,
         learning_rate=config.learning_rate,
         optim=config.optimizer,
@@ -121,6 +164,10 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         dataset_num_proc=max(1, min(os.cpu_count() or 1, len(train_rows) // 20_000)) if len(train_rows) >= 40_000
         else None,
         use_cpu=device == "cpu",
+        ddp_backend="gloo" if device == "cpu" and world.size > 1 else None,  # CPU ranks; NCCL between GPUs
+        # LoRA on every linear layer: each trainable weight has a gradient every step, so DDP need not walk the
+        # graph for unused ones.
+        ddp_find_unused_parameters=False,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         torch_compile=config.torch_compile,
         pad_to_multiple_of=8 if config.torch_compile and not config.packing else None,  # fewer shapes to compile
@@ -139,9 +186,13 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    # 6. The adapter alone (a few MB); merging happens later, onto an unquantised base.
+    # 6. The adapter alone (a few MB); merging happens later, onto an unquantised base. Rank 0 writes the records
+    #    (Trainer saves weights and checkpoints from the main process only; each rank adds its RNG state to a
+    #    checkpoint, which resuming reads back).
+    main_process = trainer.is_world_process_zero()
     trainer.save_model(str(run_dir / "adapter"))
-    tokenizer.save_pretrained(str(run_dir / "adapter"))
+    if main_process:
+        tokenizer.save_pretrained(str(run_dir / "adapter"))
 
     tokens_per_example, scored_fraction = _dataset_tokens(trainer, len(train_rows))
     curve = [[entry["step"], entry["loss"]] for entry in trainer.state.log_history if "loss" in entry]
@@ -151,6 +202,8 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "config": config.to_dict(),
         "model": source.to_dict(),
         "device": device,
+        "world_size": world.size,
+        "per_device_batch_size": batch_size,
         "records": len(train_rows),
         "steps": trainer.state.global_step,
         "epochs": round(float(trainer.state.epoch or 0), 3),
@@ -165,8 +218,10 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "scored_fraction": scored_fraction,
         "loss_curve": curve,
     }
-    storage.write_json(run_dir / "training.json", summary)
-    plot_loss(curve, run_dir / "plots" / "loss.png", title=loss_title(run_dir.name, config, source.spec, device))
+    if main_process:
+        storage.write_json(run_dir / "training.json", summary)
+        plot_loss(curve, run_dir / "plots" / "loss.png",
+                  title=loss_title(run_dir.name, config, source.spec, device, world.size))
     return summary
 
 
@@ -312,7 +367,7 @@ WEIGHTS_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safete
                  "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
-def _last_complete_checkpoint(run_dir: Path) -> str:
+def last_complete_checkpoint(run_dir: Path) -> str:
     """The newest checkpoint that resume can load. Trainer's `_save_checkpoint` writes the weights, then the
     optimizer, scheduler and RNG state, and `trainer_state.json` last: a folder without weights or without a
     readable trainer_state.json was cut off mid-save, so it is skipped with a warning naming it."""
@@ -347,11 +402,12 @@ def _checkpoint_missing(path: Path) -> str:
     return "" if isinstance(state, dict) else "trainer_state.json is not an object"
 
 
-def loss_title(run: str, config: TrainConfig, model: str, device: str) -> str:
+def loss_title(run: str, config: TrainConfig, model: str, device: str, world_size: int = 1) -> str:
     """The settings that shape the curve, so a CPU run's plot says it ran with CPU settings."""
     length = f"{config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epochs"
     kind = "QLoRA" if config.load_in_4bit else "bf16 LoRA"
-    return (f"{run}\n{config.profile} profile on {model}: {device}, batch {config.batch_size}x"
+    where = f"{world_size} x {device}" if world_size > 1 else device
+    return (f"{run}\n{config.profile} profile on {model}: {where}, batch {config.batch_size}x"
             f"{config.gradient_accumulation}, {length}, lr {config.learning_rate:g}, {kind} r{config.lora_r}")
 
 

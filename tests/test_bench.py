@@ -46,6 +46,13 @@ def test_meter_stops_at_the_time_budget_and_needs_steps_to_rate():
     assert lone.summary() is None  # one step is all warm-up: no rate rather than a wrong one
 
 
+def test_mfu_holds_every_rank_against_its_own_device_ceiling():
+    from harness.bench import model_flops_utilisation
+    assert model_flops_utilisation(200e12, 400.0) == pytest.approx(0.5)
+    assert model_flops_utilisation(200e12, 400.0, world_size=2) == pytest.approx(0.25)  # two devices' worth
+    assert model_flops_utilisation(None, 400.0) is None and model_flops_utilisation(1e12, None) is None
+
+
 def test_flops_per_token_count_the_lm_head_only_where_the_loss_is_read(tiny_source):
     from transformers import AutoConfig
 

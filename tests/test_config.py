@@ -139,6 +139,8 @@ def test_the_loss_plot_says_the_settings_it_ran_with():
     from harness.training import loss_title
     title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cpu")
     assert title == "RUN\nfast profile on gemma-3-270m: cpu, batch 8x1, 3 epochs, lr 0.001, QLoRA r64"
+    title = loss_title("RUN", load_profile("fast", ["batch_size=8", "epochs=3"]), "gemma-3-270m", "cuda", 2)
+    assert "gemma-3-270m: 2 x cuda, batch 8x1" in title  # the batch over both ranks
 
 
 @pytest.mark.parametrize("override, message", [
@@ -174,6 +176,8 @@ def _run_config(**changes):
     ({"model": "m"}, "model = 'm' must be a table"),
     ({"evalset_dir": 123}, "evalset_dir = 123 is not of type str"),
     ({"profile": {**load_profile("fast").to_dict(), "epochs": -1}}, "epochs = -1.0 is out of range"),
+    ({"world_size": 0}, "world_size = 0 must be at least 1"),
+    ({"world_size": 1.5}, "world_size = 1.5 is not of type int"),
 ])
 def test_a_damaged_run_config_says_the_manifest_is_damaged(changes, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -184,6 +188,7 @@ def test_a_damaged_run_config_says_the_manifest_is_damaged(changes, message):
 
 def test_a_good_run_config_loads():
     assert _run_config().merge_onto == "bf16" and _run_config(merge_onto="nf4-dequantised").model["kind"] == "hub"
+    assert _run_config().world_size == 1 and _run_config(world_size=2).world_size == 2  # before --gpus: 1
 
 
 def test_the_run_config_knows_every_merge_base():

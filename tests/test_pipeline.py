@@ -244,12 +244,12 @@ def _checkpoint(run_dir, step, files=("adapter_model.safetensors", "trainer_stat
 ])
 def test_newest_complete_checkpoint_is_resumed(tmp_path, files, state, missing):
     """Trainer writes a checkpoint's weights first and trainer_state.json last; folders are ordered by step."""
-    from harness.training import _last_complete_checkpoint
+    from harness.training import last_complete_checkpoint
     _checkpoint(tmp_path, 9)
     complete = _checkpoint(tmp_path, 10)
     _checkpoint(tmp_path, 11, files, state)
     with pytest.warns(UserWarning, match=rf"checkpoint-11: incomplete checkpoint \({missing}"):
-        assert _last_complete_checkpoint(tmp_path) == str(complete)
+        assert last_complete_checkpoint(tmp_path) == str(complete)
 
 
 @pytest.mark.parametrize("present", [(), (12,)])
