@@ -211,6 +211,14 @@ def parser() -> argparse.ArgumentParser:
     add_generation_options(evaluate)
     evaluate.set_defaults(command=cmd_eval)
 
+    retain = sub.add_parser("retention", help="a run's retention stage: the countries sample asked few-shot of base "
+                                              "and merged (to finish a run that stopped there, or to redo it)")
+    retain.add_argument("run", type=Path, help="a run directory, runs/RUN_ID (`harness runs list` shows them)")
+    retain.add_argument("--retention", type=positive_int, metavar="N",
+                        help="questions (default: what the run recorded; another N is recorded as a change)")
+    retain.add_argument("--batch-size", type=positive_int, help="generation batch (default 4096 on CUDA, 16 on CPU)")
+    retain.set_defaults(command=cmd_retention)
+
     probe = sub.add_parser("probe", help="which facts a model already knows: each asked few-shot, greedily and "
                                          "sampled; known, maybe known or unknown")
     probe.add_argument("--evalset", type=Path, required=True, help="the evalset whose facts to ask")
@@ -400,6 +408,29 @@ def retention_into_run(run_dir: Path, source: ModelSource, evalset: Evalset, arg
         generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                          max_new_tokens=PROBE_MAX_NEW_TOKENS, prompting="fewshot", name=f"retention-{model}")
     return score_retention(run_dir, evalset)
+
+
+def cmd_retention(args) -> int:
+    """The retention stage on an existing run: what `harness run` does last, for a run that stopped before it
+    (or to ask another number of questions)."""
+    from harness.retention import retention_evalset
+
+    if "merge" not in read_manifest(args.run)["stages"]["done"]:
+        raise RunError(f"{args.run}: no merged model to ask (its merge stage is not done); run `harness merge "
+                       f"{args.run}` first.")
+    evalset, _ = run_inputs(args.run)
+    size = stage_setting(args.run, "retention", args.retention, None) or (
+        DEFAULT_RETENTION_CPU if device_name() == "cpu" else DEFAULT_RETENTION_GPU)
+    retention_set = retention_evalset(size, evalset.manifest.get("locale", "en"))  # a missing table fails here
+    with continue_run(args.run, "retention") as run_dir:
+        _, source = run_inputs(run_dir)
+        result = retention_into_run(run_dir, source, retention_set, args)
+        record_setting(run_dir, "retention", "retention", size)
+    row = next(r for r in result["rows"] if r["field"] == "all")
+    console.print(f"retention: base {100 * row['accuracy_a']:.1f}% → merged {100 * row['accuracy_b']:.1f}% on "
+                  f"{row['n']} questions; {len(result['forgotten'])} facts forgotten; `harness report {run_dir}` "
+                  "puts it in the report.", soft_wrap=True)
+    return 0
 
 
 def check_probe_options(args) -> None:
@@ -649,7 +680,7 @@ def cmd_run(args) -> int:
     answers = answer_sets(prompting)
     stages = (*(("probe",) if args.probe else ()), *training_stages(prompting), *(("retention",) if retention else ()))
     with open_run(args.runs_dir, label=f"{name}-{config.profile}", evalset_manifest=evalset.manifest,
-                  config=run_config(args, config, source, evalset_dir, prompting, world_size),
+                  config=run_config(args, config, source, evalset_dir, prompting, world_size, retention),
                   stages=stages) as run_dir:
         if args.probe:  # before training: what the base knew, so recall splits into known and unknown facts
             with timed(run_dir, "probe"):
@@ -875,13 +906,13 @@ def train_stage(config: TrainConfig, evalset: Evalset, source: ModelSource, run_
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str,
-               world_size: int = 1) -> dict:
+               world_size: int = 1, retention: int = 0) -> dict:
     return RunConfig(evalset_dir=str(Path(evalset_dir).resolve()), model=source.to_dict(), profile=config,
                      data=getattr(args, "data", None), seed=config.seed,
                      max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
                      batch_size=getattr(args, "batch_size", None),
                      merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0],
-                     prompting=prompting, world_size=world_size).to_dict()
+                     prompting=prompting, world_size=world_size, retention=retention).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

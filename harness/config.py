@@ -221,6 +221,7 @@ class RunConfig:
     batch_size: int | None = None
     merge_onto: str = "nf4-dequantised"
     prompting: str = "chat"
+    retention: int = 0  # retention questions asked of base and merged (0: none)
     world_size: int = 1  # runs recorded before `--gpus` trained in one process
 
     def to_dict(self) -> dict:
@@ -250,6 +251,8 @@ class RunConfig:
         if rest.get("merge_onto", MERGE_ONTO[0]) not in MERGE_ONTO:
             raise ConfigError(f"{source}: merge_onto = {rest['merge_onto']!r} must be one of {list(MERGE_ONTO)}. "
                               f"{FIX_RECORD}")
+        if rest.get("retention", 0) < 0:
+            raise ConfigError(f"{source}: retention = {rest['retention']} must be at least 0. {FIX_RECORD}")
         if rest.get("world_size", 1) < 1:
             raise ConfigError(f"{source}: world_size = {rest['world_size']} must be at least 1. {FIX_RECORD}")
         if rest.get("prompting", PROMPTINGS[0]) not in (*PROMPTINGS, BOTH):

@@ -68,3 +68,29 @@ def test_retention_predictions_must_answer_the_sample(scored_run):
         write_jsonl(predictions_path(scored_run, model), (p.to_dict() for p in answer_key(short)))
     with pytest.raises(ScoringError, match="have no prediction"):
         score_retention(scored_run, evalset)
+
+
+def test_harness_retention_finishes_a_run_that_stopped_before_it(scored_run, monkeypatch, capsys):
+    """A run whose retention stage never ran (the GPU image lacked the countries table) gets it from
+    `harness retention RUN`; before its merge is done there is no merged model to ask, and it says so."""
+    import harness.cli as cli
+    from harness.runs import read_manifest, update_manifest
+
+    assert main(["retention", str(scored_run)]) == 2
+    assert "no merged model to ask" in capsys.readouterr().err and not (scored_run / "retention.json").exists()
+
+    def generate(run_dir, model, evalset, source, name=None, **options):  # the base knows, the merged guesses
+        predict = answer_key if model == "base" else majority
+        write_jsonl(run_dir / "predictions" / f"{name}.jsonl", (p.to_dict() for p in predict(evalset)))
+
+    monkeypatch.setattr(cli, "generate_for_run", generate)
+    update_manifest(scored_run, lambda m: m["stages"]["done"].append("merge"))
+    assert main(["retention", str(scored_run), "--retention", "12"]) == 0
+    assert "retention: base 100.0% → merged" in capsys.readouterr().out
+    record = (scored_run / "retention.json").read_text()
+    assert '"retention-countries-12-s0-en"' in record
+    manifest = read_manifest(scored_run)
+    # the run was recorded without retention (0): asking 12 is a change, recorded as one
+    assert manifest["changes"][-1] == {"stage": "retention", "key": "retention", "recorded": 0, "now": 12}
+    assert "retention" in manifest["stages"]["done"]
+    assert manifest["status"] == "complete"
