@@ -23,12 +23,16 @@ from rich.table import Table
 from rich.text import Text
 
 from harness import storage
+from harness.config import PROMPTINGS
 from harness.evalsets import SPLITS, Evalset, QAItem, load_evalset
 from harness.matching import VERDICTS
 from harness.runs import RunError, read_manifest
 from harness.scoring import read_predictions
 
 MODELS = ("base", "merged")
+# A run asked both ways keeps the second prompting's answers as `base-fewshot` and `merged-fewshot`
+# (config.answers_name); --model names either of them to see that pair.
+SECOND_PROMPTING = tuple(f"{m}-{p}" for p in PROMPTINGS[1:] for m in MODELS)
 DEFAULT_LIMIT = 20
 
 
@@ -46,7 +50,7 @@ class AnswerRow:
 def check_filters(*, split: str | None, field: str | None, verdict: str | None, model: str, limit: int) -> None:
     """An error naming the flag for a value the evalset or scorer cannot produce, before any file is read."""
     for flag, value, allowed in (("--split", split, SPLITS), ("--verdict", verdict, VERDICTS),
-                                 ("--model", model, MODELS)):
+                                 ("--model", model, (*MODELS, *SECOND_PROMPTING))):
         if value is not None and value not in allowed:
             raise RunError(f"{flag} {value!r}: unknown; choose one of {', '.join(allowed)}.")
     if limit < 0:
@@ -93,7 +97,8 @@ def read_answers(run_dir: Path, models: Sequence[str] = MODELS) -> list[AnswerRo
     scored = storage.read_json(run_dir / "scores.json")["models"]
     missing = [model for model in models if model not in scored]
     if missing:
-        raise RunError(f"{run_dir / 'scores.json'}: no scores for {missing}; rescore the run.")
+        raise RunError(f"{run_dir / 'scores.json'}: no scores for {missing}: the run was not asked that way (only a "
+                       "run asked both ways has base-fewshot and merged-fewshot), or it needs `harness score RUN`.")
     outputs = {m: {p.id: p.output for p in read_predictions(run_dir / "predictions" / f"{m}.jsonl")} for m in models}
     verdicts = {m: {item["id"]: item.get("verdict", "") for item in scored[m]["items"]} for m in models}
     return join_answers(evalset.items, outputs, verdicts)
@@ -106,17 +111,24 @@ def select_answers(rows: list[AnswerRow], *, split: str | None = None, field: st
             and verdict in (None, row.verdicts[model])]
 
 
-def answers_table(rows: list[AnswerRow], title: str) -> Table:
+def pair_of(model: str) -> tuple[str, str]:
+    """The base and merged answer sets of the prompting `model` was asked by: ("base", "merged") or the
+    second prompting's ("base-fewshot", "merged-fewshot")."""
+    suffix = model.partition("-")[2]
+    return tuple(f"{m}-{suffix}" if suffix else m for m in MODELS)
+
+
+def answers_table(rows: list[AnswerRow], title: str, models: Sequence[str] = MODELS) -> Table:
     """Question, gold, then each model's answer and verdict; answers are shown as text, never as rich markup."""
     table = Table(title=title, show_lines=True)
     table.add_column("id", no_wrap=True)
     table.add_column("question")
     table.add_column("gold")
-    for model in MODELS:
+    for model in models:
         table.add_column(f"{model} answer")
         table.add_column(f"{model} verdict", no_wrap=True)
     for row in rows:
-        cells = [cell for m in MODELS for cell in (Text(row.answers[m]), row.verdicts[m])]
+        cells = [cell for m in models for cell in (Text(row.answers[m]), row.verdicts[m])]
         table.add_row(Text(row.id), Text(row.question), Text(row.gold), *cells)
     return table
 
@@ -127,7 +139,7 @@ def answers_view(run_dir: str | Path, *, split: str | None = None, field: str | 
     model, limit = model or "merged", DEFAULT_LIMIT if limit is None else limit
     check_filters(split=split, field=field, verdict=verdict, model=model, limit=limit)
     run_dir = Path(run_dir)
-    rows = read_answers(run_dir)
+    rows = read_answers(run_dir, pair_of(model))
     fields = tuple(dict.fromkeys(row.field for row in rows))
     if field is not None and field not in fields:
         raise RunError(f"--field {field!r}: unknown; this run's evalset asks {', '.join(fields)}.")
@@ -139,4 +151,5 @@ def answers_view(run_dir: str | Path, *, split: str | None = None, field: str | 
     if not matched or not limit:
         return Group(f"{run_dir.name}: {counted}")
     shown = matched[:limit]
-    return Group(answers_table(shown, f"{run_dir.name}: the first {len(shown)}"), f"{counted}; {len(shown)} shown")
+    return Group(answers_table(shown, f"{run_dir.name}: the first {len(shown)}", pair_of(model)),
+                 f"{counted}; {len(shown)} shown")

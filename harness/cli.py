@@ -273,7 +273,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--field", help="with --items: only this field")
     report.add_argument("--verdict", help="with --items: only answers of this class (the merged model's, unless "
                                           "--model base)")
-    report.add_argument("--model", help="with --items: whose class --verdict matches, base or merged (default merged)")
+    report.add_argument("--model", help="with --items: whose class --verdict matches, base or merged (default merged); "
+                                        "base-fewshot or merged-fewshot: the few-shot answers of a run asked both ways")
     report.add_argument("--limit", type=int, help="with --items: questions to show (default 20); all are counted")
     report.set_defaults(command=cmd_report)
     return p
@@ -399,6 +400,10 @@ PROBE_SAMPLES, PROBE_TEMPERATURE, PROBE_MAX_NEW_TOKENS = 4, 0.5, 24
 DEFAULT_RETENTION_GPU, DEFAULT_RETENTION_CPU = 500, 24
 
 
+def default_retention() -> int:
+    return DEFAULT_RETENTION_CPU if device_name() == "cpu" else DEFAULT_RETENTION_GPU
+
+
 def retention_into_run(run_dir: Path, source: ModelSource, evalset: Evalset, args) -> dict:
     """The retention stage: the retention sample answered few-shot by base and merged, scored into
     RUN/retention.json."""
@@ -419,8 +424,7 @@ def cmd_retention(args) -> int:
         raise RunError(f"{args.run}: no merged model to ask (its merge stage is not done); run `harness merge "
                        f"{args.run}` first.")
     evalset, _ = run_inputs(args.run)
-    size = stage_setting(args.run, "retention", args.retention, None) or (
-        DEFAULT_RETENTION_CPU if device_name() == "cpu" else DEFAULT_RETENTION_GPU)
+    size = stage_setting(args.run, "retention", args.retention, None) or default_retention()
     retention_set = retention_evalset(size, evalset.manifest.get("locale", "en"))  # a missing table fails here
     with continue_run(args.run, "retention") as run_dir:
         _, source = run_inputs(run_dir)
@@ -668,8 +672,7 @@ def cmd_run(args) -> int:
     say_where_training_runs(cpu_overrides, world_size)
     if args.probe:
         check_probe_options(args)
-    retention = args.retention if args.retention is not None else (
-        DEFAULT_RETENTION_CPU if on_cpu else DEFAULT_RETENTION_GPU)
+    retention = args.retention if args.retention is not None else default_retention()
     if retention < 0:
         raise ConfigError(f"--retention {retention}: give a number of questions, 0 for none.")
     if retention:  # built now: a missing countries table fails before training, not after it

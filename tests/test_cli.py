@@ -157,7 +157,7 @@ MERGE = {"onto": "nf4-dequantised", "lora_delta_norm": 1.0, "sample": 16, "agree
 
 
 @pytest.mark.parametrize("default", ["chat", "both"])
-def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch, default):
+def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch, capsys, default):
     """`harness run` with model-free stand-ins for its model stages: report.md is written once the record is
     finished, so it says complete and holds every stage's time and the merge check. A model without a chat
     template of its own (default prompting "both") is asked both ways: a second answer set per model, scored
@@ -210,4 +210,11 @@ def test_harness_run_reports_the_finished_record(tmp_path, monkeypatch, default)
         verbatim = scores["base-fewshot"]["summary"]["verbatim"]["all"]["hits"]
         assert verbatim == scores["base"]["summary"]["verbatim"]["all"]["hits"] + 1
         assert "asked fewshot" in report.split("**Verdict")[1].split("**")[0].lower()
+        capsys.readouterr()  # the question-by-question view of the few-shot pair
+        assert main(["report", str(run_dir), "--items", "--model", "merged-fewshot", "--limit", "1"]) == 0
+        shown = capsys.readouterr().out
+        assert "merged-fewshot" in shown and "base-fewshot" in shown and "1 shown" in shown
+    else:
+        assert main(["report", str(run_dir), "--items", "--model", "merged-fewshot"]) == 2
+        assert "the run was not asked that way" in capsys.readouterr().err
     assert "report" in json.loads((run_dir / "manifest.json").read_text())["timings"]
