@@ -14,12 +14,12 @@ pytestmark = pytest.mark.slow
 def test_harness_run_on_the_embedded_model(tmp_path, monkeypatch, embedded_source):
     monkeypatch.chdir(tmp_path)
     argv = ["run", "--rows", "3", "--set", "max_steps=3", "--set", "batch_size=4", "--set", "learning_rate=5e-3",
-            "--max-new-tokens", "12"]
+            "--max-new-tokens", "12", "--prompting", "both"]
     assert main(argv) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and "error" not in manifest
-    # the pretrained Gemma has no chat template of its own: asked both ways, chat first
+    # both ways, chat first (the pretrained Gemma's default: tests/test_models.py)
     assert manifest["config"]["prompting"] == "both"
     stages = {"train", "merge", "generate:base", "generate:merged", "generate:base-fewshot",
               "generate:merged-fewshot", "score", "report", "total"}

@@ -35,6 +35,9 @@ def test_embedded_checkpoint_is_dense_bf16_with_stop_tokens(embedded_source):
     generation = json.loads((folder / "generation_config.json").read_text())
     assert 106 in generation["eos_token_id"]  # <end_of_turn>
     assert resolve_model("gemma-3-270m").path == embedded_source.path  # converted once, reused
+    # pretrained: no chat template of its own, so a run asks it both ways by default
+    from harness.generation import default_prompting
+    assert default_prompting(embedded_source) == "both"
 
 
 @pytest.mark.parametrize("spec, kind", [("google/gemma-2b-it", "hub"), ("org/model", "hub")])
@@ -129,6 +132,8 @@ def test_the_embedded_instruction_tuned_model_converts_and_answers_both_ways():
         "bfloat16"
     tokenizer = load_tokenizer(source)
     assert "<|im_start|>" in tokenizer.chat_template and tokenizer.eos_token_id in stop_token_ids(tokenizer)
+    from harness.generation import default_prompting
+    assert default_prompting(source) == "chat"  # instruction-tuned: asked as it was taught
     item = QAItem(id="q", subject_id=1, split="verbatim", field="studios", question="What studio made Cowboy Bebop?",
                   gold=["Sunrise"], fewshot="The studio behind Akira is TMS Entertainment.\nThe studio behind "
                                             "Cowboy Bebop is")
