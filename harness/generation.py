@@ -25,6 +25,7 @@ CUDA from 200,000 questions, where its faster steps repay the compile (`default_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import time
@@ -115,7 +116,8 @@ def generate_answers(model, tokenizer, items: list[QAItem], *, batch_size: int, 
                     outputs, new_tokens = decode_batch(model, tokenizer, [prompts[i.id] for i in batch],
                                                        max_new_tokens, cache=cache,
                                                        fixed_shape=(batch_size, prompt_tokens) if prompt_tokens
-                                                       else None, sampling=sampling)
+                                                       else None, sampling=sampling,
+                                                       first_line=prompting == "fewshot")
                 except Exception as err:  # noqa: BLE001 - only out-of-memory is retried; the rest re-raises
                     if not _is_out_of_memory(err) or batch_size == 1:
                         raise
@@ -215,11 +217,12 @@ def _some(settings: dict, keys: list[str]) -> str:
 
 
 def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cache: str = "dynamic",
-                 fixed_shape: tuple[int, int] | None = None,
-                 sampling: tuple[float, int] | None = None) -> tuple[list[str], int]:
+                 fixed_shape: tuple[int, int] | None = None, sampling: tuple[float, int] | None = None,
+                 first_line: bool = False) -> tuple[list[str], int]:
     """Greedy answers to one batch of chat prompts, and the number of tokens generated (stop tokens included).
     `fixed_shape=(rows, tokens)` pads the batch to exactly that shape (filler rows repeat the first prompt and
-    are dropped), so a compiled decoding step sees one shape; it needs prompts of at most `tokens` tokens."""
+    are dropped), so a compiled decoding step sees one shape; it needs prompts of at most `tokens` tokens.
+    `first_line` stops each answer at the end of its first non-blank line (`FirstLine`)."""
     import torch
 
     if cache not in CACHES:
@@ -247,10 +250,45 @@ def decode_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, cach
         generated = model.generate(**encoded, max_new_tokens=max_new_tokens, **decoding,
                                    eos_token_id=stop_token_ids(tokenizer),
                                    pad_token_id=tokenizer.pad_token_id,
-                                   cache_implementation="static" if static else None)
+                                   cache_implementation="static" if static else None,
+                                   stopping_criteria=[FirstLine(tokenizer)] if first_line else None)
     new_tokens = generated[:count, encoded["input_ids"].shape[1]:]
     generated_count = int((new_tokens != tokenizer.pad_token_id).sum())  # finished answers are padded
     return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)], generated_count
+
+
+class FirstLine:
+    """A stopping criterion: each answer ends with the token that ends its first non-blank line. A few-shot
+    answer is that line (`fewshot_answer`); what follows is the model inventing more solved lines, and it
+    cost most of the answering time. Blank lines before any text do not stop it, as `fewshot_answer` strips
+    them, so the line kept is the one a full-length answer gives."""
+
+    def __init__(self, tokenizer):
+        self.newline, self.text, self.text_first = _line_tables(tokenizer)
+        self.started = None  # per row: some text generated already
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        last = input_ids[:, -1].cpu()
+        if self.started is None:
+            self.started = torch.zeros(len(last), dtype=torch.bool)
+        stop = self.newline[last] & (self.started | self.text_first[last])
+        self.started |= self.text[last]
+        return stop.to(input_ids.device)
+
+
+@functools.cache
+def _line_tables(tokenizer):
+    """Per vocabulary token: whether its text holds a newline, any non-blank character, and a non-blank
+    character before its first newline."""
+    import torch
+
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    newline = torch.tensor(["\n" in t for t in texts])
+    text = torch.tensor([bool(t.strip()) for t in texts])
+    text_first = torch.tensor([bool(t.split("\n", 1)[0].strip()) and "\n" in t for t in texts])
+    return newline, text, text_first
 
 
 def _round_up(value: int, multiple: int) -> int:

@@ -34,7 +34,7 @@ def answer(path, items=ITEMS, *, max_new_tokens=4, model_name="base-model", batc
     """generate_answers with a stand-in model (batch 2); `batches_before_kill` stops it like a kill would."""
     batches = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None, first_line=False):
         if batches_before_kill is not None and len(batches) == batches_before_kill:
             raise KeyboardInterrupt
         batches.append(prompts)
@@ -142,3 +142,33 @@ def test_partial_answer_to_no_question_or_not_a_string_is_an_error_naming_the_li
     path.write_text(path.read_text() + json.dumps(row) + "\n")
     with pytest.raises(RecordError, match=rf"{path.name}: line 6: {complaint}.*delete the file"):
         answer(path, monkeypatch=monkeypatch)
+
+
+def test_a_fewshot_answer_stops_at_the_end_of_its_first_nonblank_line():
+    """FirstLine ends an answer with the token that ends its first line of text: a leading blank line does not
+    stop it (fewshot_answer strips it), a token holding text and the newline does, and so does a newline after
+    text; the line kept is the one a full-length answer gives."""
+    import torch
+
+    from harness.generation import FirstLine
+
+    class Vocabulary:  # a tokenizer's two calls FirstLine makes
+        pieces = ["Ap", "ia", "\n", ".\n", " ", "\n\n"]
+
+        def __len__(self):
+            return len(self.pieces)
+
+        def batch_decode(self, ids):
+            return [self.pieces[i] for (i,) in ids]
+
+    stops = FirstLine(Vocabulary())
+    # rows: a blank line, then "Apia", then a newline / "Apia.\n" in one go / blank tokens only
+    steps = [[2, 0, 4], [0, 1, 5], [1, 3, 4], [2, 3, 2]]
+    seen = torch.zeros(3, 0, dtype=torch.long)
+    stopped_at = {}
+    for step, tokens in enumerate(steps):
+        seen = torch.cat([seen, torch.tensor(tokens)[:, None]], dim=1)
+        for row, stop in enumerate(stops(seen, None).tolist()):
+            if stop and row not in stopped_at:
+                stopped_at[row] = step
+    assert stopped_at == {0: 3, 1: 2}  # row 2 never wrote text: never stopped

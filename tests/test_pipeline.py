@@ -125,7 +125,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_answers(tmp_path, evalset, mon
     from harness.models import load_tokenizer
     seen = []
 
-    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None):
+    def fake_batch(model, tokenizer, prompts, max_new_tokens, cache, fixed_shape=None, sampling=None, first_line=False):
         seen.append(len(prompts))
         if len(prompts) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
