@@ -36,7 +36,9 @@ from harness.evalsets import Evalset, build_evalset
 from harness.models import ModelSource, device_name, load_model, load_tokenizer, resolve_model
 
 SECTIONS = ("ceiling", "training", "quality", "generation", "big-model", "scale")
-T4_USABLE_GIB = 14.5  # a 16 GB T4 shows ~15.1 GiB to PyTorch; CUDA context and fragmentation take the rest
+# What of a 16 GB T4 a model may use: less than PyTorch sees, as the CUDA context and fragmentation take the
+# rest (harness/BENCH_NOTES.md, section 12).
+T4_USABLE_GIB = 14.5
 
 
 @dataclass(frozen=True)

@@ -423,11 +423,10 @@ def cmd_retention(args) -> int:
     if "merge" not in read_manifest(args.run)["stages"]["done"]:
         raise RunError(f"{args.run}: no merged model to ask (its merge stage is not done); run `harness merge "
                        f"{args.run}` first.")
-    evalset, _ = run_inputs(args.run)
+    evalset, source = run_inputs(args.run)
     size = stage_setting(args.run, "retention", args.retention, None) or default_retention()
     retention_set = retention_evalset(size, evalset.manifest.get("locale", "en"))  # a missing table fails here
     with continue_run(args.run, "retention") as run_dir:
-        _, source = run_inputs(run_dir)
         result = retention_into_run(run_dir, source, retention_set, args)
         record_setting(run_dir, "retention", "retention", size)
     row = next(r for r in result["rows"] if r["field"] == "all")

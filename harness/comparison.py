@@ -27,7 +27,7 @@ import numpy as np
 
 from harness import storage
 from harness.baselines import BASELINES
-from harness.config import PROMPTINGS, answers_name, run_promptings
+from harness.config import PROMPTINGS, answer_sets
 from harness.errors import HarnessError
 from harness.evalsets import SPLITS, Evalset
 from harness.runs import RunError, read_manifest
@@ -207,7 +207,10 @@ def regressions(rows: list[ComparisonRow], max_drop: float) -> list[ComparisonRo
 def score_run(run_dir: Path, evalset: Evalset) -> None:
     """Score base, merged and the majority floor, for each prompting the run asked (the second prompting's
     answers as `base-fewshot`, `merged-fewshot`); fail loudly if the merged model answers exactly as the base."""
-    promptings = run_promptings(read_manifest(run_dir)["config"].get("prompting", PROMPTINGS[0]))
+    pairs: dict[str, list[str]] = {}  # prompting -> its base and merged answer sets, the primary first
+    for _, asked, name in answer_sets(read_manifest(run_dir)["config"].get("prompting", PROMPTINGS[0])):
+        pairs.setdefault(asked, []).append(name)
+    primary = next(iter(pairs))
     base = read_predictions(run_dir / "predictions" / "base.jsonl")
     merged = read_predictions(run_dir / "predictions" / "merged.jsonl")
     if [p.output for p in base] == [p.output for p in merged]:
@@ -215,17 +218,9 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
                        "changed nothing that shows. See training.json and merge.json.")
     floor = run_dir / "predictions" / "majority.jsonl"
     storage.write_jsonl(floor, (p.to_dict() for p in BASELINES["majority"](evalset)))
-    models, pairs = {}, {}
-    for prompting in promptings:
-        names = [answers_name(model, prompting, promptings[0]) for model in ("base", "merged")]
-        for name in names:
-            path = run_dir / "predictions" / f"{name}.jsonl"
-            scores = score_predictions(evalset, read_predictions(path), source=str(path))
-            models[name] = score_file(evalset, scores, model=name, predictions_path=path, prompting=prompting)
-        pairs[prompting] = names
-    scores = score_predictions(evalset, read_predictions(floor), source=str(floor))
     # the floor asks no model: it stands beside either prompting
-    models["majority"] = score_file(evalset, scores, model="majority", predictions_path=floor, prompting="none")
+    models = score_files(run_dir, evalset, {**{name: p for p, names in pairs.items() for name in names},
+                                            "majority": "none"})
     storage.write_json(run_dir / "scores.json", {"baseline": "base", "candidate": "merged", "models": models})
 
     def rows(a: str, b: str) -> list[dict]:
@@ -234,18 +229,24 @@ def score_run(run_dir: Path, evalset: Evalset) -> None:
         "a": "base", "b": "merged", "rows": rows("base", "merged"),
         "note": "the base model against the same model with the adapter merged, greedy answers, one per question",
         # the same pair asked by the run's other prompting, where it asked two
-        "promptings": {p: {"a": a, "b": b, "rows": rows(a, b)} for p, (a, b) in pairs.items() if p != promptings[0]}})
+        "promptings": {p: {"a": a, "b": b, "rows": rows(a, b)} for p, (a, b) in pairs.items() if p != primary}})
+
+
+def score_files(run_dir: Path, evalset: Evalset, models: dict[str, str]) -> dict:
+    """The score file of RUN/predictions/MODEL.jsonl for each model, by the prompting it was asked with."""
+    scored = {}
+    for model, prompting in models.items():
+        path = run_dir / "predictions" / f"{model}.jsonl"
+        scores = score_predictions(evalset, read_predictions(path), source=str(path))
+        scored[model] = score_file(evalset, scores, model=model, predictions_path=path, prompting=prompting)
+    return scored
 
 
 def score_models(run_dir: Path, evalset: Evalset, models: dict[str, str], *, baseline: str, candidate: str) -> dict:
     """Score RUN/predictions/MODEL.jsonl for each model (by the prompting it was asked with: "none" for the floor)
     into scores.json (the shape `score_run` writes), and the candidate against the baseline into comparison.json.
     Returns the score files by model."""
-    scored = {}
-    for model, prompting in models.items():
-        path = run_dir / "predictions" / f"{model}.jsonl"
-        scores = score_predictions(evalset, read_predictions(path), source=str(path))
-        scored[model] = score_file(evalset, scores, model=model, predictions_path=path, prompting=prompting)
+    scored = score_files(run_dir, evalset, models)
     storage.write_json(run_dir / "scores.json", {"baseline": baseline, "candidate": candidate, "models": scored})
     rows = compare_scores({**scored[baseline], "source": baseline}, {**scored[candidate], "source": candidate})
     storage.write_json(run_dir / "comparison.json", {

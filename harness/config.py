@@ -23,6 +23,8 @@ from harness.errors import HarnessError
 PROFILES = ("article", "fast")
 PROMPTINGS = ("chat", "fewshot")  # how a question is put to the model: a chat turn, or a few-shot completion
 BOTH = "both"  # a run that asks every question both ways, chat first
+MERGE_ONTO = ("nf4-dequantised", "bf16")  # what the adapter is merged onto: the dequantised 4-bit base, or bf16
+MODEL_KEYS = ("spec", "path", "kind")  # models.ModelSource.to_dict()
 
 
 def run_promptings(recorded: str) -> tuple[str, ...]:
@@ -43,8 +45,7 @@ def answer_sets(prompting: str) -> list[tuple[str, str, str]]:
     promptings = run_promptings(prompting)
     return [(model, asked, answers_name(model, asked, promptings[0])) for asked in promptings
             for model in ("base", "merged")]
-MERGE_ONTO = ("nf4-dequantised", "bf16")  # what the adapter is merged onto: the dequantised 4-bit base, or bf16
-MODEL_KEYS = ("spec", "path", "kind")  # models.ModelSource.to_dict()
+
 
 # The `optim` names of transformers' OptimizerNames that the recipe can run as written: it passes no
 # `optim_target_modules` (GaLore, APOLLO) and trains on CUDA or CPU (not XLA nor NPU). Some need their own

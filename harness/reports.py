@@ -298,8 +298,7 @@ def read_run(run_dir: str | Path) -> RunView:
     if (run_dir / "probe.json").is_file():
         from harness.probes import forgotten_known, recall_by_category
         probe = storage.read_json(run_dir / "probe.json")
-        pairs = [a, b, *(name for x in also for name in (x.a, x.b))]
-        knowledge = recall_by_category(probe, {name: models[name] for name in pairs})
+        knowledge = recall_by_category(probe, {name: models[name] for name in _compared(a, b, also)})
         forgotten = len(forgotten_known(probe, models[b]))
         probe_source = probe.get("source")
     return RunView(run_dir=run_dir, manifest=manifest, a=a, b=b,
@@ -314,7 +313,11 @@ def read_run(run_dir: str | Path) -> RunView:
 
 def compared_models(view: RunView) -> list[str]:
     """The run's compared models: its pair, then each second prompting's pair."""
-    return [view.a, view.b, *(name for x in view.also for name in (x.a, x.b))]
+    return _compared(view.a, view.b, view.also)
+
+
+def _compared(a: str, b: str, also: tuple[AlsoAsked, ...]) -> list[str]:
+    return [a, b, *(name for x in also for name in (x.a, x.b))]
 
 
 def run_verdict(view: RunView) -> str:

@@ -249,8 +249,8 @@ class ThroughputMeter:
 
     @staticmethod
     def warmup_steps(steps: int) -> int:
-        # The first steps of each new batch shape are slow on CUDA (kernel selection, allocator growth): on the
-        # H200 a QLoRA probe's steps 1-8 took 4x the later ones. Half the steps, at most 10, are warm-up.
+        # The first steps of each new batch shape are slow on CUDA (kernel selection, allocator growth;
+        # harness/BENCH_NOTES.md, section 1): half the steps, at most 10, are warm-up.
         return min(10, max(1, steps // 2))
 
     def summary(self, tokens_per_example: float | None = None) -> dict | None:
