@@ -14,10 +14,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -50,6 +53,7 @@ from harness.config import (
     load_profile,
     run_promptings,
 )
+from harness.curves import CURVE_SAMPLE, recorded_curve
 from harness.distributed import check_world_size, cuda_device_count, train_in_workers
 from harness.domains import get_domain
 from harness.errors import HarnessError
@@ -64,7 +68,7 @@ from harness.evalsets import (
 )
 from harness.generation import default_batch_size, default_prompting, generate_for_run
 from harness.html import write_comparison_html
-from harness.merging import MERGE_BASES, merge_adapter, merge_base
+from harness.merging import MERGE_BASES, merge_adapter, merge_base, merge_onto_for
 from harness.models import CACHE_ENV, EMBEDDED, EMBEDDED_MODELS, ModelSource, device_name, resolve_model
 from harness.reports import at_natural_width, bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import (
@@ -94,12 +98,34 @@ console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.command(args) or 0
+        with sigterm_as_interrupt():
+            return args.command(args) or 0
     except HarnessError as err:
         return _report_error(str(err))
     except OSError as err:  # the file system said no (permissions, a full or read-only disk): name the file
         where = f"{err.filename}: " if err.filename else ""
         return _report_error(f"{where}{err.strerror or err}; check the path and its permissions.")
+    except KeyboardInterrupt as err:  # the run's record already says failed; no traceback for a stop asked for
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]interrupted[/] ({err or 'Ctrl-C'}): a run being written is marked failed; `harness runs "
+            "list` shows it and the command that continues it.", highlight=False)
+        return 130
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """A TERM (`timeout`, a scheduler's stop, `kill`) ends the command as Ctrl-C does: the run being written is
+    marked failed, so `--resume` and the stage commands can continue it, instead of reading "running" forever."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report_error(message: str) -> int:
@@ -164,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
                      help="first ask the base every fact few-shot (greedy and sampled): recall is then reported "
                           "for facts it knew, maybe knew and did not know")
     add_probe_options(run)
+    add_curve_option(run)
     add_merge_options(run)
     run.add_argument("--evalsets-dir", type=Path, default=Path("evalsets"),
                      help="where the evalset folder is written (default evalsets/)")
@@ -177,11 +204,12 @@ def parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a QLoRA adapter into a new run (or --resume one)")
     train.add_argument("--evalset", type=Path, help="the evalset to train on (not with --resume)")
     add_model_options(train)
+    add_curve_option(train)
     train.add_argument("--resume", type=Path, metavar="RUN",
                        help="continue RUN from its last checkpoint, with RUN's own profile settings")
     train.set_defaults(command=cmd_train)
 
-    merge = sub.add_parser("merge", help="merge a run's adapter into the bf16 base; check agreement")
+    merge = sub.add_parser("merge", help="merge a run's adapter into the base it trained against; check agreement")
     merge.add_argument("run", type=Path, help="a run directory, runs/RUN_ID (`harness runs list` shows them)")
     add_generation_options(merge)
     add_merge_options(merge)
@@ -387,6 +415,22 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
                         "both for one without. Recorded with the run and in every score file")
 
 
+# Recall-curve points while training: on CUDA a point costs seconds; on CPU each costs minutes of answering, so
+# the curve is asked for there.
+DEFAULT_CURVE_GPU = 10
+
+
+def default_curve() -> int:
+    return DEFAULT_CURVE_GPU if device_name() == "cuda" else 0
+
+
+def add_curve_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--curve", type=int, metavar="N",
+                   help=f"measure recall on a fixed sample (up to {CURVE_SAMPLE} questions: half verbatim, a quarter "
+                        f"paraphrase, a quarter held out) before training and at N evenly spaced steps: "
+                        f"RUN/curve.jsonl and plots/recall.png (default {DEFAULT_CURVE_GPU} with CUDA, 0 on CPU)")
+
+
 def add_probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=positive_int, default=PROBE_SAMPLES,
                    help=f"sampled answers per fact besides the greedy one (default {PROBE_SAMPLES})")
@@ -486,8 +530,8 @@ def cmd_probe(args) -> int:
 
 def add_merge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge-onto", choices=MERGE_BASES,
-                   help="fold the adapter into the NF4 weights it was trained against, dequantised (default), "
-                        "or into the original bf16 weights")
+                   help="fold the adapter into the NF4 weights it was trained against, dequantised (QLoRA's "
+                        "default), or into the original weights (bf16: the default when load_in_4bit = false)")
     p.add_argument("--compare-merges", action="store_true",
                    help="also measure the other merge's agreement with the adapter (recorded in merge.json)")
 
@@ -688,11 +732,12 @@ def cmd_run(args) -> int:
             with timed(run_dir, "probe"):
                 probe_into_run(run_dir, evalset, source, args)
         with timed(run_dir, "train"):
-            train_stage(config, evalset, source, run_dir, world_size)
+            train_stage(run_dir, evalset)
         with timed(run_dir, "merge"):
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
-                          onto=args.merge_onto or MERGE_BASES[0], compare=args.compare_merges)
+                          onto=merge_onto_for(config, args.merge_onto), compare=args.compare_merges,
+                          trained_on_4bit=config.load_in_4bit)
         for model, asked, answers_file in answers:
             with timed(run_dir, f"generate:{answers_file}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
@@ -712,7 +757,8 @@ def cmd_run(args) -> int:
 def cmd_train(args) -> int:
     if args.resume:
         given = [flag for flag, value in (("--evalset", args.evalset), ("--profile", args.profile),
-                                          ("--model", args.model), ("--set", args.set), ("--gpus", args.gpus))
+                                          ("--model", args.model), ("--set", args.set), ("--gpus", args.gpus),
+                                          ("--curve", args.curve is not None))
                  if value]
         if given:
             raise ConfigError(f"--resume continues {args.resume} with the settings it recorded; {', '.join(given)} "
@@ -727,7 +773,7 @@ def cmd_train(args) -> int:
             # as many processes as before: the checkpoint holds each rank's RNG state, and the order of batches
             # is dealt over that many ranks
             check_world_size(recorded.world_size, cuda_device_count(), recorded.profile.batch_size)
-            summary = train_stage(recorded.profile, evalset, source, run_dir, recorded.world_size, resume=True)
+            summary = train_stage(run_dir, evalset, resume=True)
     else:
         if args.evalset is None:
             raise EvalsetError("harness train needs --evalset DIR (or --resume RUN).")
@@ -743,7 +789,7 @@ def cmd_train(args) -> int:
                       evalset_manifest=evalset.manifest, stages=training_stages(prompting),
                       config=run_config(args, config, source, args.evalset, prompting, world_size)) as run_dir:
             with timed(run_dir, "train"):
-                summary = train_stage(config, evalset, source, run_dir, world_size)
+                summary = train_stage(run_dir, evalset)
     console.print(f"trained {summary['steps']} steps, {summary['tokens']:,} tokens in {summary['train_seconds']:.0f}s "
                   f"({summary['tokens_per_second']:,.0f} tokens/s); final loss {summary['final_loss']}")
     console.print(f"run record: {run_dir}", soft_wrap=True)
@@ -754,10 +800,11 @@ def cmd_merge(args) -> int:
     with continue_run(args.run, "merge") as run_dir:
         evalset, source = run_inputs(run_dir)
         max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
-        onto = stage_setting(run_dir, "merge_onto", args.merge_onto, MERGE_BASES[0])
+        profile = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json").profile
+        onto = merge_onto_for(profile, stage_setting(run_dir, "merge_onto", args.merge_onto, None))
         summary = merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                                 batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
-                                onto=onto, compare=args.compare_merges)
+                                onto=onto, compare=args.compare_merges, trained_on_4bit=profile.load_in_4bit)
         record_setting(run_dir, "merge", "max_new_tokens", max_new_tokens)
         record_setting(run_dir, "merge", "merge_onto", onto)
     console.print(f"merged onto {summary['onto']} into {run_dir / 'merged'}; adapter and merged model agree on "
@@ -899,12 +946,13 @@ def say_where_training_runs(cpu_overrides: tuple[str, ...], world_size: int) -> 
         console.print(f"training as {world_size} DDP processes, {where}, each with 1/{world_size} of every batch")
 
 
-def train_stage(config: TrainConfig, evalset: Evalset, source: ModelSource, run_dir: Path, world_size: int,
-                resume: bool = False) -> dict:
-    """The training stage: in this process, or as `world_size` torchrun workers that read the run's manifest."""
-    if world_size == 1:
-        return train_adapter(config, train_rows=list(evalset.train), source=source, run_dir=run_dir, resume=resume)
-    return train_in_workers(run_dir, world_size, resume=resume)
+def train_stage(run_dir: Path, evalset: Evalset, resume: bool = False) -> dict:
+    """The training stage as the run recorded it: in this process, or as torchrun workers that read the manifest."""
+    config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
+    if config.world_size == 1:
+        return train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
+                             run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))
+    return train_in_workers(run_dir, config.world_size, resume=resume)
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str,
@@ -913,8 +961,9 @@ def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path
                      data=getattr(args, "data", None), seed=config.seed,
                      max_new_tokens=getattr(args, "max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS,
                      batch_size=getattr(args, "batch_size", None),
-                     merge_onto=getattr(args, "merge_onto", None) or MERGE_BASES[0],
-                     prompting=prompting, world_size=world_size, retention=retention).to_dict()
+                     merge_onto=merge_onto_for(config, getattr(args, "merge_onto", None)),
+                     prompting=prompting, world_size=world_size, retention=retention,
+                     curve=default_curve() if getattr(args, "curve", None) is None else args.curve).to_dict()
 
 
 def run_inputs(run_dir: Path) -> tuple[Evalset, ModelSource]:

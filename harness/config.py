@@ -93,7 +93,10 @@ class TrainConfig:
     logging_steps: int
     save_steps: int
     seed: int = 0
-    load_in_4bit: bool = True  # QLoRA; false trains LoRA on the bf16 base (the bench reports it beside QLoRA)
+    load_in_4bit: bool = True  # QLoRA; false trains LoRA on the unquantised base (the bench reports it beside QLoRA)
+    # the arithmetic of the frozen base and of the LoRA forward: bfloat16 (mixed precision, the recipe's) or
+    # float32 (a CPU without fast bf16 kernels spends its step casting between the two)
+    compute_dtype: str = "bfloat16"
     group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
     # compile the model (fused elementwise kernels, fewer launches); unmeasured: its one H200 run crashed
     # (harness/BENCH_NOTES.md, 11)
@@ -122,6 +125,7 @@ RANGES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "logging_steps": (lambda v: v >= 1, "a whole number >= 1"),
     "save_steps": (lambda v: v >= 1, "a whole number >= 1"),
     "seed": (lambda v: 0 <= v < 2**32, "a whole number in [0, 2**32)"),
+    "compute_dtype": (lambda v: v in ("bfloat16", "float32"), "bfloat16 or float32"),
 }
 
 
@@ -224,6 +228,7 @@ class RunConfig:
     prompting: str = "chat"
     retention: int = 0  # retention questions asked of base and merged (0: none)
     world_size: int = 1  # runs recorded before `--gpus` trained in one process
+    curve: int = 0  # recall-curve points measured while training (0: none; curves.py)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "profile": self.profile.to_dict()}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness import storage
 from harness.config import ConfigError, RunConfig
+from harness.curves import recorded_curve
 from harness.errors import HarnessError
 from harness.evalsets import load_evalset
 from harness.models import ModelSource
@@ -104,7 +105,7 @@ def worker_main(argv: list[str]) -> int:
         config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
         evalset = load_evalset(config.evalset_dir)
         train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
-                      run_dir=run_dir, resume=resume)
+                      run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))
     except BaseException as err:  # noqa: BLE001 - said on the log's last line, where the parent looks for it
         if not isinstance(err, HarnessError):
             traceback.print_exc()

@@ -31,6 +31,7 @@ import random
 from pathlib import Path
 
 from harness import storage
+from harness.config import ConfigError, TrainConfig
 from harness.errors import HarnessError
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
@@ -82,12 +83,24 @@ def merge_base(source: ModelSource, onto: str, device: str, dtype: str = ANSWER_
     return base
 
 
+def merge_onto_for(config: TrainConfig, given: str | None) -> str:
+    """Where an adapter trained with `config` is merged: where asked, else onto the base it was trained against
+    (QLoRA: the NF4 weights dequantised; LoRA on the unquantised base: those weights)."""
+    if given is not None and given not in MERGE_BASES:
+        raise ConfigError(f"--merge-onto {given!r}: choose one of {list(MERGE_BASES)}.")
+    if given == "nf4-dequantised" and not config.load_in_4bit:
+        raise ConfigError("--merge-onto nf4-dequantised: this run trains LoRA on the unquantised base "
+                          "(load_in_4bit = false), so its adapter is merged onto those weights: leave --merge-onto "
+                          "out, or give bf16.")
+    return given or (MERGE_BASES[0] if config.load_in_4bit else "bf16")
+
+
 def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAItem], max_new_tokens: int,
                   batch_size: int, sample_size: int = 48, seed: int = 0, onto: str = "nf4-dequantised",
-                  compare: bool = False) -> dict:
-    """Merge RUN/adapter onto `onto`, save RUN/merged, and measure its agreement with the adapter on the 4-bit
-    base on a sample, beside the adapter's agreement with itself rebatched; with `compare`, also measure (not
-    save) the merge onto the other base."""
+                  compare: bool = False, trained_on_4bit: bool = True) -> dict:
+    """Merge RUN/adapter onto `onto`, save RUN/merged, and measure its agreement with the adapter on the base it
+    was trained against (4-bit, or unquantised when `trained_on_4bit` is false) on a sample, beside the adapter's
+    agreement with itself rebatched; with `compare`, also measure (not save) the merge onto the other base."""
     adapter = run_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise MergeError(f"{run_dir}: no adapter/ to merge; run `harness train` first.")
@@ -99,7 +112,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
         return generate_answers(model, tokenizer, sample, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                 label=label)
 
-    others = [o for o in MERGE_BASES if o != onto] if compare else []
+    others = [o for o in MERGE_BASES if o != onto and (trained_on_4bit or o != "nf4-dequantised")] if compare else []
+    trained_on = "4-bit" if trained_on_4bit else "the unquantised base"
     # Loading, dequantising and saving take minutes on a CPU: the steps are counted, in plain lines even on a
     # terminal (the answering inside has its own bar), so a log is never silent.
     with progress(f"merge: folding the adapter into {onto}", 3 + len(others), unit=None, bar=False) as steps:
@@ -118,16 +132,17 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
             alternatives[other] = answers(model, f"merge check: merged onto {other}")
             del model
             steps.advance(1)
-        quantized = load_model(source, quantize=True, device=device, dtype=ANSWER_DTYPE)
-        quantized = _with_adapter(quantized, adapter)
-        adapter_answers = answers(quantized, "merge check: adapter on 4-bit")
+        trained = _with_adapter(load_model(source, quantize=trained_on_4bit, device=device, dtype=ANSWER_DTYPE),
+                                adapter)
+        adapter_answers = answers(trained, f"merge check: adapter on {trained_on}")
         rebatch = max(1, min(batch_size, len(sample)) // 4)
-        rebatched = generate_answers(quantized, tokenizer, sample, batch_size=rebatch, max_new_tokens=max_new_tokens,
-                                     label="merge check: adapter on 4-bit, rebatched")
+        rebatched = generate_answers(trained, tokenizer, sample, batch_size=rebatch, max_new_tokens=max_new_tokens,
+                                     label=f"merge check: adapter on {trained_on}, rebatched")
         steps.advance(1)
     stable = [m for a, r, m in zip(adapter_answers, rebatched, merged_answers, strict=True) if a.output == r.output]
     stable_reference = [a for a, r in zip(adapter_answers, rebatched, strict=True) if a.output == r.output]
-    summary = {"onto": onto, "dtype": ANSWER_DTYPE, "lora_delta_norm": round(delta, 4),
+    summary = {"onto": onto, "dtype": ANSWER_DTYPE, "trained_on_4bit": trained_on_4bit,
+               "lora_delta_norm": round(delta, 4),
                **agreement(adapter_answers, merged_answers),
                "stability": {**_brief(agreement(adapter_answers, rebatched)), "batch_size": rebatch},
                "stable_agreement": _brief(agreement(stable_reference, stable)),

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from harness import storage
 from harness.comparison import ComparisonRow, VerdictMove, verdict_moves
+from harness.curves import CURVE_SPLITS, read_curve
 from harness.matching import VERDICTS
 from harness.runs import RunError, read_manifest
 
@@ -269,6 +270,7 @@ class RunView:
     probe_source: str | None = None  # the probed evalset's source kind: on synthetic rows nothing can be known
     retention: dict | None = None  # retention.json: another domain's facts, base against merged
     also: tuple[AlsoAsked, ...] = ()  # the pair asked by a second prompting, where the run asked two
+    curve: tuple[dict, ...] = ()  # curves.read_curve: recall while training, where the run measured it
 
     @property
     def floor(self) -> dict | None:
@@ -308,7 +310,8 @@ def read_run(run_dir: str | Path) -> RunView:
                    note=comparison.get("note", ""), merge=storage.read_json(merge) if merge.is_file() else None,
                    knowledge=knowledge, forgotten_known=forgotten, probe_source=probe_source,
                    retention=storage.read_json(run_dir / "retention.json")
-                   if (run_dir / "retention.json").is_file() else None, also=also)
+                   if (run_dir / "retention.json").is_file() else None, also=also,
+                   curve=tuple(read_curve(run_dir)))
 
 
 def compared_models(view: RunView) -> list[str]:
@@ -415,12 +418,30 @@ def report_markdown(view: RunView, plot: Path) -> str:
         moves_markdown(view.moves, a, b),
         *knowledge_markdown(view),
         *retention_markdown(view),
+        *curve_markdown(view),
         "## Details",
         "",
         extras_markdown({a: view.summaries[a], b: view.summaries[b]}),
         f"![accuracy per field]({plot})",
         "",
     ])
+
+
+def curve_markdown(view: RunView) -> list[str]:
+    """report.md's section on recall while training (a run with a curve), else nothing."""
+    if not view.curve:
+        return []
+    splits = [s for s in CURVE_SPLITS if any(s in p["splits"] for p in view.curve)]
+    sizes = ", ".join(f"{s} {max(p['splits'].get(s, {}).get('n', 0) for p in view.curve)}" for s in splits)
+    lines = ["## Recall while training", "",
+             f"A fixed sample ({sizes} questions) answered greedily by the model as it trained, in its training "
+             "arithmetic; minutes count training alone. `plots/recall.png` draws it.", "",
+             "| step | epoch | training min | " + " | ".join(f"{s} %" for s in splits) + " |",
+             "|---:|---:|---:|" + "---:|" * len(splits)]
+    for p in view.curve:
+        cells = [pct(p["splits"][s]["accuracy"]) if s in p["splits"] else "–" for s in splits]
+        lines.append(f"| {p['step']} | {p['epoch']:g} | {p['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def knowledge_markdown(view: RunView) -> list[str]:

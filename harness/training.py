@@ -32,6 +32,7 @@ from pathlib import Path
 
 from harness import storage
 from harness.config import ConfigError, TrainConfig
+from harness.curves import Curve, curve_callback, curve_sample, plot_curve, read_curve
 from harness.models import ModelSource, device_name, load_model, load_tokenizer
 from harness.progress import duration, is_terminal, write_stderr
 from harness.runs import RunError
@@ -91,10 +92,11 @@ def per_device_batch(batch_size: int, world_size: int) -> int:
 
 
 def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelSource, run_dir: Path,
-                  resume: bool = False, time_budget_s: float | None = None, callbacks: tuple = ()) -> dict:
+                  resume: bool = False, time_budget_s: float | None = None, callbacks: tuple = (),
+                  curve: Curve | None = None) -> dict:
     """`time_budget_s` stops training at that wall-clock budget (the bench's equal-time comparison; one process
     only: a rank that stopped alone would leave the others waiting for its gradients); `callbacks` are more
-    TrainerCallbacks (a profiler's, say)."""
+    TrainerCallbacks (a profiler's, say); `curve` measures recall while training runs (RUN/curve.jsonl)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -116,7 +118,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
 
     # 1. The base model in 4-bit NF4 with double quantisation and bf16 compute (bf16 alone if the config says),
     #    whole on this rank's device: bitsandbytes quantises where the weights land.
-    model = load_model(source, quantize=config.load_in_4bit, device=world.device(device))
+    model = load_model(source, quantize=config.load_in_4bit, device=world.device(device), dtype=config.compute_dtype)
     # 2. Norms and embeddings to fp32. Activation checkpointing, if the profile asks, is the trainer's
     #    (`activation_checkpointing` below; TRL turns input gradients on for it): peft's own switch calls the name
     #    transformers deprecated (`gradient_checkpointing_enable`), for the same effect.
@@ -149,7 +151,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         packing=config.packing,
         packing_strategy="bfd",
         max_length=config.max_length,
-        bf16=True,
+        bf16=config.compute_dtype == "bfloat16",
         logging_steps=config.logging_steps,
         save_strategy="steps",
         save_steps=config.save_steps,
@@ -181,6 +183,11 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(step_log(bar))
+    if curve is not None and curve.points > 0 and world.rank == 0:  # after the meter, which it pauses
+        trainer.add_callback(curve_callback(run_dir, curve.evalset, curve_sample(curve.evalset, curve.sample_size,
+                                                                                 seed=config.seed),
+                                            tokenizer, meter, points=curve.points, batch_size=curve.batch_size,
+                                            max_new_tokens=curve.max_new_tokens))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -195,7 +202,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         tokenizer.save_pretrained(str(run_dir / "adapter"))
 
     tokens_per_example, scored_fraction = _dataset_tokens(trainer, len(train_rows))
-    curve = [[entry["step"], entry["loss"]] for entry in trainer.state.log_history if "loss" in entry]
+    losses = [[entry["step"], entry["loss"]] for entry in trainer.state.log_history if "loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen)
     summary = {
         "profile": config.profile,
@@ -208,20 +215,23 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "steps": trainer.state.global_step,
         "epochs": round(float(trainer.state.epoch or 0), 3),
         "train_seconds": round(seconds, 2),
+        "curve_seconds": round(meter.paused_s, 2),  # inside train_seconds: answering the recall curve's sample
         "tokens": tokens,
-        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "tokens_per_second": round(tokens / (seconds - meter.paused_s), 1) if seconds > meter.paused_s else None,
         "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
-        "final_loss": curve[-1][1] if curve else None,
+        "final_loss": losses[-1][1] if losses else None,
         "stopped_at_budget": meter.stopped_at_budget,
         "throughput": meter.summary(tokens_per_example=tokens_per_example),
         "scored_fraction": scored_fraction,
-        "loss_curve": curve,
+        "loss_curve": losses,
     }
     if main_process:
         storage.write_json(run_dir / "training.json", summary)
-        plot_loss(curve, run_dir / "plots" / "loss.png",
-                  title=loss_title(run_dir.name, config, source.spec, device, world.size))
+        title = loss_title(run_dir.name, config, source.spec, device, world.size)
+        plot_loss(losses, run_dir / "plots" / "loss.png", title=title)
+        if points := read_curve(run_dir):
+            plot_curve(points, run_dir / "plots" / "recall.png", title=title)
     return summary
 
 
@@ -234,6 +244,7 @@ class ThroughputMeter:
         self.started: float | None = None
         self.marks: list[tuple[float, int]] = []  # (seconds since start, tokens seen) at each step's end
         self.stopped_at_budget = False
+        self.paused_s = 0.0  # time spent outside training (the recall curve's answering), left out of the marks
 
     def start(self, tokens_seen: int = 0) -> None:
         self.started = self.clock()
@@ -246,6 +257,11 @@ class ThroughputMeter:
         if self.time_budget_s is not None and elapsed >= self.time_budget_s:
             self.stopped_at_budget = True
         return self.stopped_at_budget
+
+    def pause(self, seconds: float) -> None:
+        """Leave `seconds` just spent on something other than training out of the clock."""
+        self.started += seconds
+        self.paused_s += seconds
 
     @staticmethod
     def warmup_steps(steps: int) -> int:

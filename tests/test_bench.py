@@ -212,3 +212,17 @@ def test_a_recipe_that_patches_model_code_leaves_stock_code_behind(tiny_source):
         gemma3.Gemma3RMSNorm = object
         gemma3.Gemma3ForCausalLM.forward = lambda self: None
     assert (gemma3.apply_rotary_pos_emb, gemma3.Gemma3RMSNorm, gemma3.Gemma3ForCausalLM.forward) == stock
+
+
+def test_a_paused_meter_leaves_the_pause_out_of_its_rate_and_budget():
+    clock = FakeClock()
+    meter = ThroughputMeter(time_budget_s=5, clock=clock)
+    meter.start(tokens_seen=0)
+    for step in range(1, 5):  # 1 s and 100 tokens a step, with 30 s of recall-curve answering after step 2
+        clock.now += 1.0
+        assert meter.step_end(100 * step) is False
+        if step == 2:
+            clock.now += 30.0
+            meter.pause(30.0)
+    assert meter.marks[-1] == (4.0, 400) and meter.paused_s == 30.0
+    assert meter.summary()["tokens_per_second"] == pytest.approx(100)

@@ -81,6 +81,25 @@ def test_merge_agrees_with_adapter_and_generation_answers_everything(trained_run
     assert [p.id for p in predictions] == [i.id for i in items[:10]]
 
 
+def test_lora_on_the_unquantised_base_is_merged_and_checked_against_that_base(tmp_path, evalset, tiny_source):
+    """load_in_4bit = false trains on the original weights: the merge goes there and the check asks the adapter on
+    that base, where a float32 merge answers exactly as the adapter does; NF4 is refused for it."""
+    from harness.config import ConfigError
+    from harness.merging import merge_adapter, merge_onto_for
+    from harness.training import train_adapter
+    config = load_profile("fast", [*FAST_TINY, "load_in_4bit=false"])
+    train_adapter(config, train_rows=list(evalset.train)[:24], source=tiny_source, run_dir=tmp_path)
+    onto = merge_onto_for(config, None)
+    assert onto == "bf16" and merge_onto_for(load_profile("fast"), None) == "nf4-dequantised"
+    with pytest.raises(ConfigError, match="load_in_4bit = false"):
+        merge_onto_for(config, "nf4-dequantised")
+    items = [i for i in evalset.items if i.split == "verbatim"]
+    summary = merge_adapter(tmp_path, tiny_source, check_items=items, max_new_tokens=8, batch_size=4, sample_size=6,
+                            onto=onto, compare=True, trained_on_4bit=False)
+    assert summary["trained_on_4bit"] is False and summary["alternatives"] == {}
+    assert summary["agreement"] == 1.0 and summary["sample"] == 6
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("onto", ["nf4-dequantised", "bf16"])
 def test_merged_weights_are_the_trained_base_plus_the_lora_update(trained_run, tiny_source, onto):

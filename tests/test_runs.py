@@ -171,3 +171,31 @@ def test_a_refused_stage_leaves_the_status_as_it_was(tmp_path):
     with pytest.raises(KeyboardInterrupt), continue_run(run_dir, "score"):
         raise KeyboardInterrupt
     assert read_manifest(run_dir)["status"] == "failed"
+
+
+def test_a_term_signal_stops_a_command_as_ctrl_c_does_and_the_run_reads_failed(tmp_path):
+    """`timeout` or a scheduler sends TERM: the run must not read "running" forever (resume would refuse it)."""
+    import os
+    import signal
+    import time
+
+    from harness.cli import sigterm_as_interrupt
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        with sigterm_as_interrupt(), open_run(tmp_path, label="x", config={}, evalset_manifest=EVALSET) as run_dir:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler interrupts this
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "failed" and "signal 15" in manifest["error"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+
+
+def test_a_terminated_command_exits_130_with_one_line_and_no_traceback(tmp_path):
+    script = ("import os, signal, sys, time\n"
+              "from harness import cli\n"
+              "def stop(args):\n"
+              "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(10)\n"
+              "cli.cmd_runs_list = stop\n"
+              "sys.exit(cli.main(['runs', 'list']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 130 and "interrupted" in done.stderr and "Traceback" not in done.stderr

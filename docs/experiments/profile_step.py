@@ -42,7 +42,7 @@ def main() -> int:
     cuda = torch.cuda.is_available()
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     profiler = profile(activities=activities, schedule=schedule(wait=WAIT, warmup=WARMUP, active=ACTIVE),
-                       record_shapes=False, with_stack=False)
+                       record_shapes=True, with_stack=False)
 
     class Step(TrainerCallback):
         def on_step_end(self, *_, **__):
@@ -61,7 +61,49 @@ def main() -> int:
         print(f"{100 * getattr(event, key) / total:6.1f}%  {getattr(event, key) / 1e3 / ACTIVE:9.1f} ms/step  "
               f"{event.count // ACTIVE:6d} calls/step  {event.key[:90]}")
     profiler.export_chrome_trace(str(args.out / "trace.json"))
+    if cuda:
+        print_kernels(args.out / "trace.json", args.rows)
     return 0
+
+
+# Kernel families by name, first match wins: what the device spends a step on, whatever launched it.
+FAMILIES = (
+    ("GEMM", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "s16816", "wgmma")),
+    ("attention", ("flash", "fmha", "attention", "cudnn")),
+    ("NF4 dequantise", ("dequant", "kdequant")),
+    ("reduction / norm", ("reduce", "norm", "softmax", "logsumexp")),
+    ("copy / cast", ("copy", "cast", "convert", "memcpy", "memset", "fill", "cat")),
+    ("elementwise", ("elementwise", "vectorized", "unrolled", "index", "pointwise", "triton")),
+)
+
+
+def family(name: str) -> str:
+    low = name.lower()
+    return next((f for f, words in FAMILIES if any(w in low for w in words)), "other")
+
+
+def print_kernels(trace: Path, rows: int) -> None:
+    """The trace's GPU kernels: busy share of the profiled steps' wall time, by family and by name."""
+    import json
+    from collections import defaultdict
+
+    events = json.loads(trace.read_text())["traceEvents"]
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    steps = [e for e in events if str(e.get("name", "")).startswith("ProfilerStep#")]
+    wall = sum(e["dur"] for e in steps) or 1.0
+    busy = sum(e["dur"] for e in kernels)
+    print(f"GPU kernels: {len(kernels) // ACTIVE:,} a step; busy {busy / 1e3 / ACTIVE:.1f} ms of a "
+          f"{wall / 1e3 / ACTIVE:.1f} ms step ({100 * busy / wall:.1f}%)")
+    by_family, by_name, count = defaultdict(float), defaultdict(float), defaultdict(int)
+    for e in kernels:
+        by_family[family(e["name"])] += e["dur"]
+        by_name[e["name"]] += e["dur"]
+        count[e["name"]] += 1
+    for name, dur in sorted(by_family.items(), key=lambda kv: -kv[1]):
+        print(f"{100 * dur / busy:6.1f}% of kernel time  {dur / 1e3 / ACTIVE:8.1f} ms/step  {name}")
+    for name, dur in sorted(by_name.items(), key=lambda kv: -kv[1])[:rows]:
+        print(f"{100 * dur / busy:6.1f}%  {dur / 1e3 / ACTIVE:8.1f} ms/step  {count[name] // ACTIVE:5d}/step  "
+              f"{family(name):16s} {name[:110]}")
 
 
 if __name__ == "__main__":
