@@ -69,7 +69,15 @@ from harness.evalsets import (
 from harness.generation import default_batch_size, default_prompting, generate_for_run
 from harness.html import write_comparison_html
 from harness.merging import MERGE_BASES, merge_adapter, merge_base, merge_onto_for
-from harness.models import CACHE_ENV, EMBEDDED, EMBEDDED_MODELS, ModelSource, device_name, resolve_model
+from harness.models import (
+    CACHE_ENV,
+    EMBEDDED,
+    EMBEDDED_MODELS,
+    ModelSource,
+    device_name,
+    release_memory,
+    resolve_model,
+)
 from harness.reports import at_natural_width, bench_tables, comparison_table, moves_lines, print_report
 from harness.runs import (
     TRAINING_STAGES,
@@ -86,12 +94,13 @@ from harness.training import train_adapter
 
 DEFAULT_SYNTHETIC_ROWS = 1000
 # `harness run` sizes: a CPU trains two orders of magnitude slower than a GPU (figures in harness/BENCH_NOTES.md),
-# so its default is a dozen subjects, small batches (more optimizer steps per record), three epochs and no packing
+# and memorising a fact takes repetition (recall by epoch: docs/training-notes.md), so its default is a handful of
+# subjects seen for eight epochs in small batches (more optimizer steps per record, less padding) without packing
 # (packed rows without a varlen attention kernel cost quadratic memory); a GPU gets a catalogue of the Kaggle
-# table's order and the profile as written. Revisit when the CPU step gets cheaper.
-DEFAULT_CPU_ROWS = 12
+# table's order and the profile as written.
+DEFAULT_CPU_ROWS = 6
 DEFAULT_GPU_ROWS = 1000
-CPU_OVERRIDES = {"fast": ("batch_size=8", "epochs=3", "packing=false")}  # the article recipe stays as written
+CPU_OVERRIDES = {"fast": ("batch_size=4", "epochs=8", "packing=false")}  # the article recipe stays as written
 console = Console(width=None if sys.stdout.isatty() else 120)  # logs and CI get whole tables
 
 
@@ -456,6 +465,7 @@ def retention_into_run(run_dir: Path, source: ModelSource, evalset: Evalset, arg
     for model in ("base", "merged"):
         generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                          max_new_tokens=PROBE_MAX_NEW_TOKENS, prompting="fewshot", name=f"retention-{model}")
+        release_memory()
     return score_retention(run_dir, evalset)
 
 
@@ -733,15 +743,18 @@ def cmd_run(args) -> int:
                 probe_into_run(run_dir, evalset, source, args)
         with timed(run_dir, "train"):
             train_stage(run_dir, evalset)
+        release_memory()  # each stage loads its own models: the last one's must not stay behind
         with timed(run_dir, "merge"):
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
                           onto=merge_onto_for(config, args.merge_onto), compare=args.compare_merges,
                           trained_on_4bit=config.load_in_4bit)
+        release_memory()
         for model, asked, answers_file in answers:
             with timed(run_dir, f"generate:{answers_file}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                                  max_new_tokens=max_new_tokens, prompting=asked, name=answers_file)
+            release_memory()
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
         if retention:

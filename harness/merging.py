@@ -35,7 +35,7 @@ from harness.config import ConfigError, TrainConfig
 from harness.errors import HarnessError
 from harness.evalsets import QAItem
 from harness.generation import generate_answers
-from harness.models import ANSWER_DTYPE, ModelSource, device_name, load_model, load_tokenizer
+from harness.models import ANSWER_DTYPE, ModelSource, device_name, load_model, load_tokenizer, release_memory
 from harness.progress import progress
 
 MERGE_BASES = ("nf4-dequantised", "bf16")
@@ -126,6 +126,7 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
         steps.advance(1)
         merged_answers = answers(merged, f"merge check: merged onto {onto}")
         del merged
+        release_memory()
         alternatives = {}
         for other in others:
             model, _ = _merged(source, adapter, other, device)

@@ -176,6 +176,12 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         use_liger_kernel=config.liger_kernels,
         disable_tqdm=not bar,  # a bar in a piped log is a wall of carriage returns
     )
+    if world.size == 1 and device == "cuda":
+        # One process trains on one GPU (more go through --gpus and torchrun): on a machine with several visible,
+        # Trainer would wrap the model in nn.DataParallel, which SFTTrainer refuses. Trainer pins n_gpu to 1 the
+        # same way for a model it sees as split across devices.
+        _ = args.device  # sets up the devices (and n_gpu) now, so the pin below is not overwritten
+        args._n_gpu = 1
     meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora, callbacks=[_callback(meter), *callbacks])

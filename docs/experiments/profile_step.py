@@ -66,13 +66,15 @@ def main() -> int:
     return 0
 
 
-# Kernel families by name, first match wins: what the device spends a step on, whatever launched it.
+# Kernel families by name, first match wins: what the device spends a step on, whatever launched it. Copies are
+# matched by their own kernels' names: ATen's elementwise templates carry "nocast"/"WithCast" in their arguments
+# whatever they compute.
 FAMILIES = (
+    ("attention", ("flash", "fmha", "attention", "sdpa")),  # before GEMM: flash kernels are wgmma ones too
     ("GEMM", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "s16816", "wgmma")),
-    ("attention", ("flash", "fmha", "attention", "cudnn")),
     ("NF4 dequantise", ("dequant", "kdequant")),
-    ("reduction / norm", ("reduce", "norm", "softmax", "logsumexp")),
-    ("copy / cast", ("copy", "cast", "convert", "memcpy", "memset", "fill", "cat")),
+    ("reduction / norm", ("reduce_kernel", "norm", "softmax", "logsumexp")),
+    ("copy / cast", ("copy_kernel", "catarray", "memcpy", "memset", "fill")),
     ("elementwise", ("elementwise", "vectorized", "unrolled", "index", "pointwise", "triton")),
 )
 
