@@ -95,7 +95,7 @@ class TrainConfig:
     seed: int = 0
     load_in_4bit: bool = True  # QLoRA; false trains LoRA on the unquantised base (the bench reports it beside QLoRA)
     # the arithmetic of the frozen base and of the LoRA forward: bfloat16 (mixed precision, the recipe's) or
-    # float32 (a CPU without fast bf16 kernels spends its step casting between the two)
+    # float32 (for a GPU without bf16, such as a T4)
     compute_dtype: str = "bfloat16"
     group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
     # compile the model (fused elementwise kernels, fewer launches); unmeasured: its one H200 run crashed
