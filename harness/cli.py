@@ -434,7 +434,7 @@ def default_curve() -> int:
 
 
 def add_curve_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--curve", type=int, metavar="N",
+    p.add_argument("--curve", type=non_negative_int, metavar="N",
                    help=f"measure recall on a fixed sample (up to {CURVE_SAMPLE} questions: half verbatim, a quarter "
                         f"paraphrase, a quarter held out) before training and at N evenly spaced steps: "
                         f"RUN/curve.jsonl and plots/recall.png (default {DEFAULT_CURVE_GPU} with CUDA, 0 on CPU)")

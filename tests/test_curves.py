@@ -110,3 +110,16 @@ def test_measuring_the_curve_leaves_training_unchanged(tmp_path, tiny_source):
 def read_curve_of(run_dir):
     from harness.curves import read_curve
     return read_curve(run_dir)
+
+
+def test_the_cli_refuses_a_negative_curve_and_a_curve_on_resume_before_writing_anything(tmp_path, monkeypatch,
+                                                                                       capsys):
+    from harness.cli import main
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):  # argparse
+        main(["train", "--evalset", "evalsets/e", "--curve", "-1"])
+    assert "--curve: '-1': give a whole number of 0 or more" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    assert main(["train", "--resume", "run", "--curve", "0"]) == 2  # a resume keeps what the run recorded
+    assert "--curve cannot change them" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "runs").exists()
