@@ -86,6 +86,7 @@ from harness.runs import (
     list_runs,
     open_run,
     read_manifest,
+    recorded_config,
     timed,
     update_manifest,
 )
@@ -782,7 +783,7 @@ def cmd_train(args) -> int:
                            "training. To train again, start a new run with `harness train --evalset DIR`.")
         with continue_run(args.resume, "train") as run_dir:
             evalset, source = run_inputs(run_dir)  # the run's own evalset, model and settings
-            recorded = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
+            recorded = recorded_config(run_dir)
             # as many processes as before: the checkpoint holds each rank's RNG state, and the order of batches
             # is dealt over that many ranks
             check_world_size(recorded.world_size, cuda_device_count(), recorded.profile.batch_size)
@@ -813,7 +814,7 @@ def cmd_merge(args) -> int:
     with continue_run(args.run, "merge") as run_dir:
         evalset, source = run_inputs(run_dir)
         max_new_tokens = stage_setting(run_dir, "max_new_tokens", args.max_new_tokens, DEFAULT_MAX_NEW_TOKENS)
-        profile = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json").profile
+        profile = recorded_config(run_dir).profile
         onto = merge_onto_for(profile, stage_setting(run_dir, "merge_onto", args.merge_onto, None))
         summary = merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                                 batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
@@ -961,7 +962,7 @@ def say_where_training_runs(cpu_overrides: tuple[str, ...], world_size: int) -> 
 
 def train_stage(run_dir: Path, evalset: Evalset, resume: bool = False) -> dict:
     """The training stage as the run recorded it: in this process, or as torchrun workers that read the manifest."""
-    config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
+    config = recorded_config(run_dir)
     if config.world_size == 1:
         return train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
                              run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))

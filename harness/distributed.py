@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 
 from harness import storage
-from harness.config import ConfigError, RunConfig
+from harness.config import ConfigError
 from harness.curves import recorded_curve
 from harness.errors import HarnessError
 from harness.evalsets import load_evalset
 from harness.models import ModelSource
-from harness.runs import read_manifest
+from harness.runs import recorded_config
 from harness.training import last_complete_checkpoint, per_device_batch, train_adapter
 
 
@@ -102,7 +102,7 @@ def worker_main(argv: list[str]) -> int:
 
     run_dir, resume = Path(argv[0]), "--resume" in argv[1:]
     try:
-        config = RunConfig.from_dict(read_manifest(run_dir)["config"], run_dir / "manifest.json")
+        config = recorded_config(run_dir)
         evalset = load_evalset(config.evalset_dir)
         train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
                       run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))

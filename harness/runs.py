@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import storage
-from harness.config import PROMPTINGS
+from harness.config import PROMPTINGS, RunConfig
 from harness.errors import HarnessError
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "bitsandbytes", "trl", "datasets", "accelerate", "pandas",
@@ -110,6 +110,11 @@ def open_run(runs_dir: str | Path, *, label: str, config: dict, evalset_manifest
         _finish(run_dir, "failed", started, error="".join(traceback.format_exception_only(err)).strip())
         raise
     _finish(run_dir, None, started)
+
+
+def recorded_config(run_dir: str | Path) -> RunConfig:
+    """The settings a run recorded when it opened, checked (a damaged record is a ConfigError naming the file)."""
+    return RunConfig.from_dict(read_manifest(run_dir)["config"], Path(run_dir) / "manifest.json")
 
 
 @contextmanager
