@@ -466,7 +466,6 @@ def retention_into_run(run_dir: Path, source: ModelSource, evalset: Evalset, arg
     for model in ("base", "merged"):
         generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                          max_new_tokens=PROBE_MAX_NEW_TOKENS, prompting="fewshot", name=f"retention-{model}")
-        release_memory()
     return score_retention(run_dir, evalset)
 
 
@@ -744,18 +743,15 @@ def cmd_run(args) -> int:
                 probe_into_run(run_dir, evalset, source, args)
         with timed(run_dir, "train"):
             train_stage(run_dir, evalset)
-        release_memory()  # each stage loads its own models: the last one's must not stay behind
         with timed(run_dir, "merge"):
             merge_adapter(run_dir, source, check_items=check_sample(evalset), max_new_tokens=max_new_tokens,
                           batch_size=args.batch_size or default_batch_size(), sample_size=merge_sample_size(),
                           onto=merge_onto_for(config, args.merge_onto), compare=args.compare_merges,
                           trained_on_4bit=config.load_in_4bit)
-        release_memory()
         for model, asked, answers_file in answers:
             with timed(run_dir, f"generate:{answers_file}"):
                 generate_for_run(run_dir, model, evalset, source, batch_size=args.batch_size,
                                  max_new_tokens=max_new_tokens, prompting=asked, name=answers_file)
-            release_memory()
         with timed(run_dir, "score"):
             score_run(run_dir, evalset)
         if retention:
@@ -964,8 +960,10 @@ def train_stage(run_dir: Path, evalset: Evalset, resume: bool = False) -> dict:
     """The training stage as the run recorded it: in this process, or as torchrun workers that read the manifest."""
     config = recorded_config(run_dir)
     if config.world_size == 1:
-        return train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
-                             run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))
+        summary = train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
+                                run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))
+        release_memory()  # the trained model is gone with train_adapter's frame: give its memory back
+        return summary
     return train_in_workers(run_dir, config.world_size, resume=resume)
 
 

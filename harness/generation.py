@@ -24,7 +24,6 @@ CUDA from 200,000 questions, where its faster steps repay the compile (`default_
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
@@ -43,6 +42,7 @@ from harness.models import (
     device_name,
     load_model,
     load_tokenizer,
+    release_memory,
     stop_token_ids,
 )
 from harness.progress import progress
@@ -325,18 +325,13 @@ def generate_for_run(run_dir: Path, model: str, evalset: Evalset, source: ModelS
         if not (run_dir / "merged" / "config.json").is_file():
             raise RunError(f"{run_dir}: no merged/ model; run `harness merge {run_dir}` first.")
         source = ModelSource(spec=f"{run_dir.name}/merged", path=str(run_dir / "merged"), kind="local")
-    path = run_dir / "predictions" / f"{name or model}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source)  # the lighter load first: a missing tokenizer fails before the weights load
     loaded = load_model(source, quantize=False, device=device_name(), dtype=ANSWER_DTYPE)
-    cache = default_cache(len(evalset.items))
-    predictions = generate_answers(loaded, tokenizer, list(evalset.items),
-                                   batch_size=batch_size or default_batch_size(),
-                                   max_new_tokens=max_new_tokens, partial_path=partial_path_for(path),
-                                   model_name=source.spec, label=f"answering as {model} ({cache} cache)", cache=cache,
-                                   prompting=prompting)
-    sha = evalset.manifest["sha256"]  # the answers name the evalset they answer: never scored against another
-    write_predictions([dataclasses.replace(p, evalset_sha256=sha) for p in predictions], path)
+    path = predict_into_run(run_dir, name or model, evalset, loaded, tokenizer, model_name=source.spec,
+                            batch_size=batch_size or default_batch_size(), max_new_tokens=max_new_tokens,
+                            prompting=prompting)
+    del loaded
+    release_memory()  # before the next stage loads its own model
     return path
 
 

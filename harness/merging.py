@@ -132,6 +132,7 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
             model, _ = _merged(source, adapter, other, device)
             alternatives[other] = answers(model, f"merge check: merged onto {other}")
             del model
+            release_memory()
             steps.advance(1)
         trained = _with_adapter(load_model(source, quantize=trained_on_4bit, device=device, dtype=ANSWER_DTYPE),
                                 adapter)
@@ -139,6 +140,8 @@ def merge_adapter(run_dir: Path, source: ModelSource, *, check_items: list[QAIte
         rebatch = max(1, min(batch_size, len(sample)) // 4)
         rebatched = generate_answers(trained, tokenizer, sample, batch_size=rebatch, max_new_tokens=max_new_tokens,
                                      label=f"merge check: adapter on {trained_on}, rebatched")
+        del trained
+        release_memory()  # before the next stage loads its own model
         steps.advance(1)
     stable = [m for a, r, m in zip(adapter_answers, rebatched, merged_answers, strict=True) if a.output == r.output]
     stable_reference = [a for a, r in zip(adapter_answers, rebatched, strict=True) if a.output == r.output]
