@@ -79,10 +79,9 @@ SIZES = {
     # On one GPU: the issue's sizes.
     # The recipes beyond article and fast are the candidates measured toward the MFU target
     # (harness/BENCH_NOTES.md): packed rows (the fast profile before), large length-grouped batches, bf16
-    # LoRA, Liger kernels. Liger patches transformers' model code for the whole process; each recipe gets the
-    # stock code back when it ends (`_model_code_restored`). `torch_compile=true` is left out: in its one H200
-    # run (torch 2.11, after the Liger recipes of the same process) inductor's autotuning hit an illegal memory
-    # access inside TRL's chunked LM head and ended the process, losing the whole training section.
+    # LoRA, Liger kernels, compiled decoder layers (`torch_compile`: each layer alone, not TRL's LM head, where
+    # compiling the whole model crashed inductor). Liger patches transformers' model code for the whole process;
+    # each recipe gets the stock code back when it ends (`_model_code_restored`).
     "gpu": BenchSize("gpu", "gemma-3-270m", "random:gemma-2b", rows=500, train_steps=30, budget_cap_s=100,
                      generation_batches=(256, 1024, 2048, 4096), static_batches=(2048, 4096), max_new_tokens=40,
                      scale_rows=25000, matmul_n=8192,
@@ -93,7 +92,9 @@ SIZES = {
                               ("fast-liger", "fast", ("liger_kernels=true",)),
                               ("qlora-1024", "fast", _LARGE_BF16[1:]),
                               ("bf16-1024", "fast", _LARGE_BF16),
-                              ("bf16-1024-liger", "fast", (*_LARGE_BF16, "liger_kernels=true")))),
+                              ("bf16-1024-liger", "fast", (*_LARGE_BF16, "liger_kernels=true")),
+                              ("qlora-1024-compile", "fast", (*_LARGE_BF16[1:], "torch_compile=true")),
+                              ("bf16-1024-compile", "fast", (*_LARGE_BF16, "torch_compile=true")))),
 }
 
 

@@ -98,8 +98,8 @@ class TrainConfig:
     # float32 (for a GPU without bf16, such as a T4)
     compute_dtype: str = "bfloat16"
     group_by_length: bool = False  # without packing: batches of similar lengths, so little padding
-    # compile the model (fused elementwise kernels, fewer launches); unmeasured: its one H200 run crashed
-    # (harness/BENCH_NOTES.md, 11)
+    # compile each decoder layer: fused elementwise work and casts, fewer kernel launches (for CUDA, where a
+    # step waits on launches; a CPU step does not, and pays the compile)
     torch_compile: bool = False
     liger_kernels: bool = False  # Liger's Triton RMSNorm, GeGLU and RoPE (CUDA; TRL keeps its own fused LM head)
 

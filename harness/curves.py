@@ -116,7 +116,8 @@ def curve_callback(run_dir: Path, evalset: Evalset, items: list[QAItem], tokeniz
             was_training = model.training
             model.eval()
             keep_4bit_layers_training(model)
-            with torch.no_grad():
+            # Compiled layers (torch_compile) answer eagerly: decoding's shapes would recompile them step by step.
+            with torch.no_grad(), torch.compiler.set_stance("force_eager"):
                 answers = generate_answers(model, tokenizer, items, batch_size=batch_size,
                                            max_new_tokens=max_new_tokens,
                                            label=f"recall curve, step {state.global_step}")

@@ -171,7 +171,6 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         # graph for unused ones.
         ddp_find_unused_parameters=False,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        torch_compile=config.torch_compile,
         pad_to_multiple_of=8 if config.torch_compile and not config.packing else None,  # fewer shapes to compile
         use_liger_kernel=config.liger_kernels,
         disable_tqdm=not bar,  # a bar in a piped log is a wall of carriage returns
@@ -185,6 +184,11 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     meter = ThroughputMeter(time_budget_s)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora, callbacks=[_callback(meter), *callbacks])
+    # 6. With torch_compile, each decoder layer is compiled on its own (forward and backward: fused elementwise
+    #    work and casts, far fewer kernel launches), not the whole model as Trainer's own switch does: inductor
+    #    then also compiles TRL's chunked LM head, where its autotuning crashed on the H200.
+    if config.torch_compile:
+        compile_decoder_layers(trainer.model)
     # The trainer prints each log as a dict of strings; one line per logging interval instead (StepLog).
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -199,7 +203,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    # 6. The adapter alone (a few MB); merging happens later, onto an unquantised base. Rank 0 writes the records
+    # 7. The adapter alone (a few MB); merging happens later, onto an unquantised base. Rank 0 writes the records
     #    (Trainer saves weights and checkpoints from the main process only; each rank adds its RNG state to a
     #    checkpoint, which resuming reads back).
     main_process = trainer.is_world_process_zero()
@@ -239,6 +243,21 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         if points := read_curve(run_dir):
             plot_curve(points, run_dir / "plots" / "recall.png", title=title)
     return summary
+
+
+def compile_decoder_layers(model) -> int:
+    """Compile every repeated block of `model` (the classes its `_no_split_modules` names, e.g.
+    Gemma3DecoderLayer) in place; the number compiled. The layers share their code, so they share compiled
+    graphs, and a new sequence length recompiles once before shapes turn dynamic."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    blocks = set(getattr(base, "_no_split_modules", None) or ())
+    layers = [module for module in base.modules() if type(module).__name__ in blocks]
+    if not layers:
+        raise ConfigError(f"torch_compile = true: {type(base).__name__} names no repeated layer "
+                          f"(_no_split_modules) to compile; run without it.")
+    for layer in layers:
+        layer.compile()
+    return len(layers)
 
 
 class ThroughputMeter:
