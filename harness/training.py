@@ -245,10 +245,10 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
     return summary
 
 
-def compile_decoder_layers(model) -> int:
+def compile_decoder_layers(model) -> None:
     """Compile every repeated block of `model` (the classes its `_no_split_modules` names, e.g.
-    Gemma3DecoderLayer) in place; the number compiled. The layers share their code, so they share compiled
-    graphs, and a new sequence length recompiles once before shapes turn dynamic."""
+    Gemma3DecoderLayer) in place. The layers share their code, so they share compiled graphs, and a new
+    sequence length recompiles once before shapes turn dynamic."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     blocks = set(getattr(base, "_no_split_modules", None) or ())
     layers = [module for module in base.modules() if type(module).__name__ in blocks]
@@ -257,7 +257,6 @@ def compile_decoder_layers(model) -> int:
                           f"(_no_split_modules) to compile; run without it.")
     for layer in layers:
         layer.compile()
-    return len(layers)
 
 
 class ThroughputMeter:
