@@ -132,7 +132,10 @@ def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
     assert set(bench["training"]) == {"article", "fast", "fast-bf16"}
     for recipe in bench["training"].values():
         assert recipe["tokens_per_second"] > 0 and recipe["examples_per_second"] > 0
-        assert 0 < recipe["mfu"] < 1 and recipe["flops_per_token"] > 0
+        # MFU is the FLOPs counted per token times the rate, over the ceiling the same bench measured
+        achieved = recipe["flops_per_token"] * recipe["tokens_per_second"]
+        assert recipe["achieved_tflops"] * 1e12 == pytest.approx(achieved)
+        assert recipe["mfu"] == pytest.approx(recipe["achieved_tflops"] / bench["ceiling"]["tflops"])
     assert bench["training"]["fast"]["scored_fraction"] < 1 == bench["training"]["article"]["scored_fraction"]
     quality = bench["quality"]
     for name in ("article", "fast"):
@@ -145,8 +148,30 @@ def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
     assert all(r["questions_per_second"] > 0 and r["new_tokens"] > 0 for r in bench["generation"]["runs"])
     assert bench["big-model"]["random_weights"] and bench["big-model"]["steps"] > 0
     assert bench["scale"]["mode"] == "projected" and bench["scale"]["total_seconds"] > 0
-    assert len(bench["targets"]) == 7 and all("met" in t for t in bench["targets"])
+    mfu_row = next(t for t in bench["targets"] if t["target"].startswith("MFU"))
+    assert mfu_row["value"] == max(r["mfu"] for r in bench["training"].values())
+    assert mfu_row["met"] is (mfu_row["value"] >= 0.20)
+    scale_row = bench["targets"][-1]  # projected: it can say "not met", never "met"
+    assert scale_row["value"] == bench["scale"]["total_seconds"] and scale_row["met"] in (None, False)
     assert not list(run.rglob("adapter_model.safetensors"))  # figures are kept, weights are not
+
+
+@pytest.mark.parametrize(("fast", "article", "mfu", "scale", "met"), [
+    (15_000, 100, 0.20, {"mode": "run", "total_seconds": 600}, (True, True, True)),
+    (9_999, 100, 0.1999, {"mode": "run", "total_seconds": 601}, (False, False, False)),
+    (15_000, 100, 0.25, {"mode": "projected", "total_seconds": 500}, (True, True, None)),
+])
+def test_each_target_is_met_only_at_its_threshold_and_a_projection_is_never_met(fast, article, mfu, scale, met):
+    from harness.bench import targets
+    rows = targets({"training": {"fast": {"tokens_per_second": fast, "mfu": mfu / 2},
+                                 "article": {"tokens_per_second": article},
+                                 "bf16": {"tokens_per_second": 1, "mfu": mfu}},
+                    "scale": scale})
+    ratio, mfu_row, generation = (next(r for r in rows if r["target"].startswith(prefix))
+                                  for prefix in ("fast / article", "MFU", "generation"))
+    assert ratio["value"] == fast / article and mfu_row["value"] == mfu  # the best recipe's
+    assert (ratio["met"], mfu_row["met"], rows[-1]["met"]) == met
+    assert generation["met"] is None  # a section not run is neither met nor missed
 
 
 def test_bench_lends_earlier_sections_and_refuses_bad_choices(tmp_path):
