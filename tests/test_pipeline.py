@@ -209,6 +209,7 @@ def test_generation_defaults_follow_the_measured_rates(monkeypatch):
     """CUDA answers at batch 4,096 (the fastest dynamic batch measured); the static cache's ~45 s compile is
     spent only where its faster steps win it back (from 200,000 questions); CPU keeps small dynamic batches."""
     import harness.generation as generation
+    monkeypatch.setattr(generation, "device_name", lambda: "cpu")  # so it holds on a machine with a GPU too
     assert generation.default_batch_size() == 16
     assert generation.default_cache(10**6) == "dynamic"
     monkeypatch.setattr(generation, "device_name", lambda: "cuda")
