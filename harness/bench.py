@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import shutil
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from harness import storage
 from harness.config import ConfigError, load_profile
 from harness.domains import get_domain
 from harness.evalsets import Evalset, build_evalset
-from harness.models import ModelSource, device_name, load_model, load_tokenizer, resolve_model
+from harness.models import ModelSource, device_name, load_model, load_tokenizer, release_memory, resolve_model
 
 SECTIONS = ("ceiling", "training", "quality", "generation", "big-model", "scale")
 # What of a 16 GB T4 a model may use: less than PyTorch sees, as the CUDA context and fragmentation take the
@@ -505,10 +504,10 @@ def _sync() -> None:
 
 
 def _free() -> None:
+    """What the last section held, given back (as between a run's stages), and the next one's peak counted anew."""
     import torch
-    gc.collect()
+    release_memory()
     if torch.cuda.is_available():
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
 
 
