@@ -963,8 +963,11 @@ def train_stage(run_dir: Path, evalset: Evalset, resume: bool = False) -> dict:
         summary = train_adapter(config.profile, train_rows=list(evalset.train), source=ModelSource(**config.model),
                                 run_dir=run_dir, resume=resume, curve=recorded_curve(config, evalset))
         release_memory()  # the trained model is gone with train_adapter's frame: give its memory back
-        return summary
-    return train_in_workers(run_dir, config.world_size, resume=resume)
+    else:
+        summary = train_in_workers(run_dir, config.world_size, resume=resume)
+    if summary.get("loss_warning"):  # the run goes on: its scores show what the adapter holds, the verdict why
+        console.print(f"[bold yellow]warning:[/] {summary['loss_warning']}", soft_wrap=True)
+    return summary
 
 
 def run_config(args, config: TrainConfig, source: ModelSource, evalset_dir: Path, prompting: str,

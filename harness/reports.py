@@ -271,6 +271,7 @@ class RunView:
     retention: dict | None = None  # retention.json: another domain's facts, base against merged
     also: tuple[AlsoAsked, ...] = ()  # the pair asked by a second prompting, where the run asked two
     curve: tuple[dict, ...] = ()  # curves.read_curve: recall while training, where the run measured it
+    loss_warning: str | None = None  # training.loss_warning, as training.json recorded it
 
     @property
     def floor(self) -> dict | None:
@@ -311,7 +312,9 @@ def read_run(run_dir: str | Path) -> RunView:
                    knowledge=knowledge, forgotten_known=forgotten, probe_source=probe_source,
                    retention=storage.read_json(run_dir / "retention.json")
                    if (run_dir / "retention.json").is_file() else None, also=also,
-                   curve=tuple(read_curve(run_dir)))
+                   curve=tuple(read_curve(run_dir)),
+                   loss_warning=storage.read_json(run_dir / "training.json").get("loss_warning")
+                   if (run_dir / "training.json").is_file() else None)
 
 
 def compared_models(view: RunView) -> list[str]:
@@ -355,6 +358,8 @@ def run_verdict(view: RunView) -> str:
                  f"{view.merge['sample']} sampled questions")
         if view.merge.get("stability"):
             head += f" (the adapter as itself, batched otherwise: {pct(view.merge['stability']['agreement'])}%)"
+    if view.loss_warning:
+        head += f". Training warns: {view.loss_warning.rstrip('.')}"
     return f"Verdict: {head}."
 
 

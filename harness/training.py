@@ -23,8 +23,10 @@ counting non-pad input tokens, as `harness bench` reports them. Tokens are count
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import statistics
 import time
 import warnings
 from dataclasses import dataclass
@@ -231,6 +233,7 @@ def train_adapter(config: TrainConfig, *, train_rows: list[dict], source: ModelS
         "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
         "final_loss": losses[-1][1] if losses else None,
+        "loss_warning": loss_warning(losses, config.learning_rate),
         "stopped_at_budget": meter.stopped_at_budget,
         "throughput": meter.summary(tokens_per_example=tokens_per_example),
         "scored_fraction": scored_fraction,
@@ -325,6 +328,33 @@ def _callback(meter: ThroughputMeter):
                 control.should_training_stop = True
 
     return Meter()
+
+
+def loss_warning(losses: list[list[float]], learning_rate: float) -> str | None:
+    """What the logged loss says went wrong, or None: a loss that is not finite, or one that ended far above
+    the lowest it reached (diverged). The rule: the median of the last quarter of the logs (at least 3) above both
+    twice and 0.5 above the lowest median of 5 consecutive logs; medians, because length-grouped batches spike
+    the loss every few logs without anything going wrong. Fewer than 8 logs say too little to judge.
+
+        loss_warning([[5, 2.9], [10, 1.1], ..., [760, 7.2]], 1e-2) -> "the loss diverged: ..."
+    """
+    for step, loss in losses:
+        if not math.isfinite(loss):
+            return (f"the loss became {loss} at step {step}: the adapter holds no usable training; lower "
+                    f"learning_rate (now {learning_rate:g}) or check the training rows.")
+    if len(losses) < 8:
+        return None
+    window = 5
+    medians = [(statistics.median(loss for _, loss in losses[i:i + window]), losses[i + window // 2][0])
+               for i in range(len(losses) - window + 1)]
+    lowest, at_step = min(medians)
+    tail = [loss for _, loss in losses[-max(3, len(losses) // 4):]]
+    end = statistics.median(tail)
+    if end > 2 * lowest and end > lowest + 0.5:
+        return (f"the loss diverged: {end:.2f} over its last {len(tail)} logs, against {lowest:.2f} near step "
+                f"{at_step}; lower learning_rate (now {learning_rate:g}). Recall from this adapter measures the "
+                "divergence, not what the recipe can teach.")
+    return None
 
 
 def learning_rate_text(lr: float) -> str:

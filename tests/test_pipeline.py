@@ -342,6 +342,38 @@ def test_a_training_log_is_one_line(logs, line):
     assert log_line(logs, step=40, max_steps=540, tokens_per_second=4316.2, elapsed_s=72) == line
 
 
+def _logged(losses: list[float], every: int = 5) -> list[list[float]]:
+    return [[every * (i + 1), loss] for i, loss in enumerate(losses)]
+
+
+# Shapes of real H200 runs on 25,000 anime (docs/training-notes.md, session 6): lr 1e-2 fell, then rose to 6-8
+# at the end of its warm-up and stayed far above its lowest; lr 2.5e-3 with length-grouped batches spikes every
+# tenth log (the longest records come first in a mega-batch) and still converges.
+DIVERGED = [3.9, 2.4, 1.6, 1.2, 1.0, 0.95, 1.1, 1.8, 3.5, 6.2, 7.7, 7.3, 7.0, 6.9, 19.9, 6.6, 6.7, 7.1, 6.5, 6.9]
+SPIKY = [3.1, 1.9, 1.2, 0.8, 0.6, 0.55, 0.52, 0.54, 0.51, 1.66, 0.9, 0.56, 0.54, 0.5, 0.52, 0.5, 0.49, 0.51,
+         2.44, 1.12, 0.58, 0.51, 0.5, 0.48, 0.47, 0.45, 0.46, 1.69, 0.44, 0.43]
+
+
+def test_a_diverged_loss_is_named_with_its_figures_and_a_converging_one_is_not():
+    from harness.training import loss_warning
+    warning = loss_warning(_logged(DIVERGED), 1e-2)
+    assert warning is not None and warning.startswith("the loss diverged: 6.70 over its last 5 logs")
+    assert "against 1.10 near step 25" in warning and "learning_rate (now 0.01)" in warning
+    assert loss_warning(_logged(SPIKY), 2.5e-3) is None  # a spike every tenth log is not divergence
+    # memorising: a loss near zero that drifts up by a few hundredths is noise, not divergence (0.5 margin)
+    assert loss_warning(_logged([2.0, 1.0, 0.5, 0.1, 0.02, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.04]), 1e-3) is None
+    # the same rise, ended well above: flagged; and a run too short to judge is not
+    assert loss_warning(_logged([2.0, 1.0, 0.5, 0.1, 0.02, 0.01, 0.01, 0.01, 0.9, 1.2, 1.4, 1.3]), 1e-3)
+    assert loss_warning(_logged([0.5, 0.6, 0.7, 8.0, 9.0, 9.0, 9.0]), 1e-3) is None
+
+
+def test_a_loss_that_is_not_finite_is_named_at_its_step():
+    from harness.training import loss_warning
+    warning = loss_warning(_logged([3.0, 2.0, float("nan"), float("nan")]), 2e-4)
+    assert warning is not None and warning.startswith("the loss became nan at step 15")
+    assert "learning_rate (now 0.0002)" in warning
+
+
 def test_off_a_terminal_training_writes_one_line_per_log_and_no_bar(monkeypatch):
     """The trainer's own callbacks print each log as a dict of strings under a tqdm bar; ours writes a line."""
     from types import SimpleNamespace

@@ -136,6 +136,20 @@ def test_the_verdict_line_reads_the_run(scored_run):
     assert "**Verdict: merged recalls 100.0%" in (scored_run / "report.md").read_text()
 
 
+def test_the_verdict_line_carries_the_training_loss_warning(scored_run):
+    """A diverged training's adapter scores what divergence leaves: the one line says so, from training.json."""
+    from harness.reports import read_run, run_verdict
+    from harness.storage import write_json
+    assert "Training warns" not in run_verdict(read_run(scored_run))
+    write_json(scored_run / "training.json", {"steps": 100, "loss_warning": "the loss diverged: 6.90 over its "
+                                              "last 5 logs, against 1.00 near step 30; lower learning_rate."})
+    line = run_verdict(read_run(scored_run))
+    assert line.endswith(". Training warns: the loss diverged: 6.90 over its last 5 logs, against 1.00 near step "
+                         "30; lower learning_rate.")
+    write_json(scored_run / "training.json", {"steps": 100, "loss_warning": None})
+    assert "Training warns" not in run_verdict(read_run(scored_run))
+
+
 def test_the_default_layout_fits_80_columns_and_keeps_ids_and_paths_whole(scored_run, monkeypatch):
     """`harness report`, `harness runs list` and the CI gate's `harness compare` on an 80-column console: no line
     wider, the run id `harness report runs/RUN_ID` needs whole on a line of its own, file names whole; --wide
