@@ -10,7 +10,9 @@ The sample is drawn once per run (seeded): half trained facts asked verbatim, a 
 quarter about held-out subjects (the control: recall there is guessing). Points are evenly spaced over the
 training steps, with one before the first step. The model answers as it trains (its training arithmetic, greedy,
 chat prompting), so the last point can differ by a little from the run's own float32 answers; `train_seconds`
-counts training alone, not the curve's own answering.
+counts training alone, not the curve's own answering. Each checkpoint keeps the clock's reading at its step
+(`curve_clock.json`), so a resumed run's points go on from there: the steps between the last point and the
+checkpoint count once, and the steps a resume trains again (after the checkpoint) count once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from harness import storage
 from harness.config import RunConfig
 from harness.evalsets import Evalset, QAItem
 
+CLOCK_FILE = "curve_clock.json"  # in each checkpoint: {"train_seconds": the curve's clock at its step}
 CURVE_SPLITS = ("verbatim", "paraphrase", "unseen")
 SPLIT_SHARES = {"verbatim": 2, "paraphrase": 1, "unseen": 1}  # parts of the sample, out of their sum
 # Questions per point: a verbatim share of 256 puts a point's interval within about ±6 points.
@@ -125,21 +128,32 @@ def curve_callback(run_dir: Path, evalset: Evalset, items: list[QAItem], tokeniz
                 model.train()
             scores = score_predictions(evalset, answers, subset=True)
             eval_seconds = time.perf_counter() - started
-            train_seconds = self.offset + (meter.marks[-1][0] if meter.marks else 0.0)
+            train_seconds = self.clock()
             meter.pause(eval_seconds)
             point = curve_point(scores, step=state.global_step, epoch=float(state.epoch or 0),
                                 train_seconds=train_seconds, eval_seconds=eval_seconds)
             with path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(point) + "\n")
 
+        def clock(self) -> float:
+            return self.offset + (meter.marks[-1][0] if meter.marks else 0.0)
+
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             self.steps = curve_steps(state.max_steps, points)
             if state.global_step > 0:  # resumed from a checkpoint
                 kept = keep_points_until(run_dir, state.global_step)
-                self.offset = kept[-1]["train_seconds"] if kept else 0.0
+                saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / CLOCK_FILE
+                # a checkpoint from before the clock was kept: the last point's clock, short of the steps after it
+                self.offset = (storage.read_json(saved)["train_seconds"] if saved.is_file()
+                               else kept[-1]["train_seconds"] if kept else 0.0)
             elif points > 0:
                 storage.write_jsonl(path, [])
                 self.measure(model, state)
+
+        def on_save(self, args, state, control, **kwargs):
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if checkpoint.is_dir():
+                storage.write_json(checkpoint / CLOCK_FILE, {"train_seconds": round(self.clock(), 3)})
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step in self.steps:

@@ -59,7 +59,7 @@ def test_a_trained_run_records_its_curve_and_a_resume_keeps_the_points_before_it
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("harness.curves.CURVE_SAMPLE", 8)  # a random model answers at full length: keep it short
     assert main(["evalset", "build", "--rows", "6", "--name", "e"]) == 0
-    tiny = ["--model", tiny_source.path, "--set", "max_steps=4", "--set", "save_steps=2", "--set", "batch_size=4"]
+    tiny = ["--model", tiny_source.path, "--set", "max_steps=4", "--set", "save_steps=1", "--set", "batch_size=4"]
     assert main(["train", "--evalset", "evalsets/e", *tiny, "--curve", "2"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     points = read_curve(run_dir)
@@ -72,9 +72,18 @@ def test_a_trained_run_records_its_curve_and_a_resume_keeps_the_points_before_it
     assert training["curve_seconds"] == pytest.approx(sum(p["eval_seconds"] for p in points), abs=0.5)
     assert (run_dir / "plots" / "recall.png").is_file()
 
-    # Killed after the step-2 checkpoint, with a step-4 point on record: the resume measures step 4 again.
+    # Each checkpoint keeps the curve's clock at its step (the last two are kept): at a point's step, the
+    # point's own reading; between points, a reading between theirs.
+    clocks = {step: json.loads((run_dir / "checkpoints" / f"checkpoint-{step}" / "curve_clock.json").read_text())
+              ["train_seconds"] for step in (3, 4)}
+    assert round(clocks[4], 1) == points[2]["train_seconds"]
+    assert points[1]["train_seconds"] - 0.05 <= clocks[3] <= clocks[4]
+
+    # Killed after the step-3 checkpoint, with a step-4 point on record: the resume measures step 4 again, its
+    # clock going on from checkpoint-3's reading (set far off here, so only that reading can explain the point).
     import shutil
     shutil.rmtree(run_dir / "checkpoints" / "checkpoint-4")
+    (run_dir / "checkpoints" / "checkpoint-3" / "curve_clock.json").write_text('{"train_seconds": 1000.0}')
 
     def killed(m):
         m["stages"]["done"].remove("train")
@@ -83,6 +92,7 @@ def test_a_trained_run_records_its_curve_and_a_resume_keeps_the_points_before_it
     assert main(["train", "--resume", str(run_dir)]) == 0
     again = read_curve(run_dir)
     assert [p["step"] for p in again] == [0, 2, 4] and again[:2] == points[:2] and again[2] != points[2]
+    assert 1000.0 <= again[2]["train_seconds"] < 1000.0 + 60  # one step of a tiny model after the checkpoint
 
 
 def test_measuring_the_curve_leaves_training_unchanged(tmp_path, tiny_source):
