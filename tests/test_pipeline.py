@@ -346,9 +346,10 @@ def _logged(losses: list[float], every: int = 5) -> list[list[float]]:
     return [[every * (i + 1), loss] for i, loss in enumerate(losses)]
 
 
-# Shapes of real H200 runs on 25,000 anime (docs/training-notes.md, session 6): lr 1e-2 fell, then rose to 6-8
-# at the end of its warm-up and stayed far above its lowest; lr 2.5e-3 with length-grouped batches spikes every
-# tenth log (the longest records come first in a mega-batch) and still converges.
+# Shapes modelled on H200 runs on 25,000 anime (docs/training-notes.md, session 6): at lr 1e-2 the loss stood at
+# 6-8 from the end of the warm-up on (its first logs were not kept: the fall before it is a stable run's); at
+# lr 2.5e-3 length-grouped batches spike the loss every tenth log (a mega-batch's longest records come first)
+# and it still converges.
 DIVERGED = [3.9, 2.4, 1.6, 1.2, 1.0, 0.95, 1.1, 1.8, 3.5, 6.2, 7.7, 7.3, 7.0, 6.9, 19.9, 6.6, 6.7, 7.1, 6.5, 6.9]
 SPIKY = [3.1, 1.9, 1.2, 0.8, 0.6, 0.55, 0.52, 0.54, 0.51, 1.66, 0.9, 0.56, 0.54, 0.5, 0.52, 0.5, 0.49, 0.51,
          2.44, 1.12, 0.58, 0.51, 0.5, 0.48, 0.47, 0.45, 0.46, 1.69, 0.44, 0.43]
