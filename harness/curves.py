@@ -138,11 +138,16 @@ def curve_callback(run_dir: Path, evalset: Evalset, items: list[QAItem], tokeniz
         def clock(self) -> float:
             return self.offset + (meter.marks[-1][0] if meter.marks else 0.0)
 
+        @staticmethod
+        def clock_file(args, state) -> Path:
+            """Where the checkpoint of this step keeps the clock (Trainer names it checkpoint-STEP)."""
+            return Path(args.output_dir) / f"checkpoint-{state.global_step}" / CLOCK_FILE
+
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             self.steps = curve_steps(state.max_steps, points)
             if state.global_step > 0:  # resumed from a checkpoint
                 kept = keep_points_until(run_dir, state.global_step)
-                saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / CLOCK_FILE
+                saved = self.clock_file(args, state)
                 # a checkpoint from before the clock was kept: the last point's clock, short of the steps after it
                 self.offset = (storage.read_json(saved)["train_seconds"] if saved.is_file()
                                else kept[-1]["train_seconds"] if kept else 0.0)
@@ -151,9 +156,9 @@ def curve_callback(run_dir: Path, evalset: Evalset, items: list[QAItem], tokeniz
                 self.measure(model, state)
 
         def on_save(self, args, state, control, **kwargs):
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if checkpoint.is_dir():
-                storage.write_json(checkpoint / CLOCK_FILE, {"train_seconds": round(self.clock(), 3)})
+            saved = self.clock_file(args, state)
+            if saved.parent.is_dir():
+                storage.write_json(saved, {"train_seconds": round(self.clock(), 3)})
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step in self.steps:
