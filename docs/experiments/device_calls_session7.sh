@@ -2,6 +2,8 @@
 # Session 7, CALL=1..3 on two H200s: two 25k schedules run from step 0 to their end in ONE process each
 # (started under setsid in call 1, so they outlive the call; calls 2-3 only watch and pack).
 # A (GPU0): 1,024 records a step, lr 3e-3, cosine over 8 epochs. B (GPU1): the same at lr 5e-3, 10% warm-up.
+# As run: B diverged in call 1, so call 2 began with `kill $(cat /root/g/b.pid)` and started B2 on GPU1 (the
+# same flags with group_by_length=false) before watching; call 3 began by stopping B2, which diverged too.
 source /root/stage/env.sh
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 END=$((SECONDS + ${LIMIT:-570}))
