@@ -1,6 +1,6 @@
-"""Training as torchrun workers (DDP): two CPU ranks joined by gloo train the adapter that one process trains on
-the same global batch; a world size the machine or the batch cannot take is refused before anything is written;
-a worker's failure names the run and the worker's log."""
+"""Training as torchrun workers (DDP): two CPU ranks joined by gloo, one of them answering a recall curve, train the
+adapter that one process trains on the same global batch; a world size the machine or the batch cannot take is
+refused before anything is written; a worker's failure names the run and the worker's log."""
 
 import dataclasses
 import json
@@ -36,17 +36,23 @@ def max_abs_difference(a: Path, b: Path) -> float:
 @pytest.mark.slow  # two worker processes each import torch, transformers and TRL before they train
 def test_two_cpu_ranks_train_the_adapter_one_process_trains(tmp_path, monkeypatch, tiny_source):
     from harness.cli import main
+    from harness.curves import read_curve
     from harness.evalsets import load_evalset
     from harness.training import train_adapter
 
     monkeypatch.chdir(tmp_path)
     assert main(["evalset", "build", "--rows", "4", "--name", "e"]) == 0
     overrides = [arg for key in TINY for arg in ("--set", key)]
-    assert main(["train", "--evalset", "evalsets/e", "--model", tiny_source.path, "--gpus", "2", *overrides]) == 0
+    # With a recall curve: rank 0 answers while the other rank waits, which must not change what they train.
+    assert main(["train", "--evalset", "evalsets/e", "--model", tiny_source.path, "--gpus", "2", *overrides,
+                 "--curve", "1"]) == 0
     (two,) = (tmp_path / "runs").iterdir()
     manifest, record = read_manifest(two), json.loads((two / "training.json").read_text())
     assert manifest["config"]["world_size"] == 2 and "train" in manifest["stages"]["done"]
     assert (record["world_size"], record["per_device_batch_size"], record["steps"]) == (2, 2, 3)
+    points = read_curve(two)  # written by rank 0 alone: one point each before and after training, no duplicates
+    assert [p["step"] for p in points] == [0, 3] and all(p["splits"]["verbatim"]["n"] > 0 for p in points)
+    assert record["curve_seconds"] == pytest.approx(sum(p["eval_seconds"] for p in points), abs=0.5)
     assert sorted(p.name for p in (two / "checkpoints" / "checkpoint-3").glob("rng_state*")) == [
         "rng_state_0.pth", "rng_state_1.pth"]  # each rank's, for resuming
 
