@@ -197,7 +197,7 @@ def quality_at_budget(recipes: dict[str, dict], *, evalset: Evalset, source: Mod
                                 time_budget_s=budget)
         accuracy = _accuracy_with_adapter(out / name, evalset, source, max_new_tokens, batch_size)
         _drop_weights(out / name)
-        result[name] = {"steps": summary["steps"], "epochs": summary["epochs"],
+        result[name] = {"steps": summary["steps"], "planned_steps": steps, "epochs": summary["epochs"],
                         "train_seconds": summary["train_seconds"], "stopped_at_budget": summary["stopped_at_budget"],
                         "final_loss": summary["final_loss"], **accuracy}
         _free()

@@ -139,7 +139,10 @@ def test_bench_tiny_writes_every_section_and_the_targets(tmp_path):
     assert bench["training"]["fast"]["scored_fraction"] < 1 == bench["training"]["article"]["scored_fraction"]
     quality = bench["quality"]
     for name in ("article", "fast"):
-        assert quality[name]["train_seconds"] <= quality["budget_seconds"] + 30  # stops at the budget's step
+        # Sized to end inside the budget: it runs its planned steps, or fewer where the clock stops it (the stop
+        # itself is tested with a fake clock above); never a step more.
+        ran, planned = quality[name]["steps"], quality[name]["planned_steps"]
+        assert ran == planned or (quality[name]["stopped_at_budget"] and 1 <= ran < planned)
         verbatim, paraphrase = quality[name]["verbatim"], quality[name]["paraphrase"]
         assert verbatim["n"] > 0 and paraphrase["n"] == verbatim["n"]  # the same trained facts, other wording
         for split in (verbatim, paraphrase):  # an accuracy is hits over questions: a whole number of hits

@@ -1,10 +1,12 @@
 """Where a training step's time goes: the torch profiler over a few steps of a profile, kernel by kernel.
 
-    python docs/experiments/profile_step.py [--profile fast] [--anime 500] [--set KEY=VALUE ...] [--out DIR]
+    python docs/experiments/profile_step.py [--profile fast] [--anime 500] [--set KEY=VALUE ...] [--wait 2] [--out DIR]
 
 Trains `--profile` on a synthetic evalset through `training.train_adapter` (the code a run uses), profiles
-steps 4-6 after 3 of warm-up, and prints the top operators by device time (CPU time without CUDA) with the
-step's share of each; the Chrome trace goes to OUT/trace.json. Read with docs/training-notes.md.
+3 steps after `--wait` steps and one of warm-up (with `torch_compile=true`, wait past the recompiles), and
+prints the top operators by device time (CPU time without CUDA) with the step's share of each; on CUDA also
+the GPU's busy share of the step and the top operators by host (CPU) time, which is where a step that leaves
+the GPU idle spends it. The Chrome trace goes to OUT/trace.json. Read with docs/training-notes.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from harness.evalsets import build_evalset
 from harness.models import EMBEDDED, resolve_model
 from harness.training import train_adapter
 
-WAIT, WARMUP, ACTIVE = 2, 1, 3
+WARMUP, ACTIVE = 1, 3
 
 
 def main() -> int:
@@ -34,14 +36,15 @@ def main() -> int:
     parser.add_argument("--model", default=EMBEDDED)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="profile-")))
     parser.add_argument("--rows", type=int, default=30)
+    parser.add_argument("--wait", type=int, default=2, help="steps before the profiler's warm-up step")
     args = parser.parse_args()
-    steps = WAIT + WARMUP + ACTIVE
+    steps = args.wait + WARMUP + ACTIVE
     config = load_profile(args.profile, [f"max_steps={steps}", "save_steps=100000", *args.set])
     domain = get_domain("anime")
     evalset = build_evalset(domain, domain.load("synthetic", args.anime, 0), name=f"synthetic-{args.anime}-s0-en")
     cuda = torch.cuda.is_available()
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
-    profiler = profile(activities=activities, schedule=schedule(wait=WAIT, warmup=WARMUP, active=ACTIVE),
+    profiler = profile(activities=activities, schedule=schedule(wait=args.wait, warmup=WARMUP, active=ACTIVE),
                        record_shapes=True, with_stack=False)
 
     class Step(TrainerCallback):
@@ -63,6 +66,11 @@ def main() -> int:
     profiler.export_chrome_trace(str(args.out / "trace.json"))
     if cuda:
         print_kernels(args.out / "trace.json", args.rows)
+        host = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+        print(f"top operators by self host (CPU) time over {ACTIVE} steps")
+        for event in host[:args.rows]:
+            print(f"{event.self_cpu_time_total / 1e3 / ACTIVE:9.1f} ms/step  {event.count // ACTIVE:6d} calls/step  "
+                  f"{event.key[:90]}")
     return 0
 
 
