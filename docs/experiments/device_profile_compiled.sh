@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Not yet run (planned for the next device session), one call on two H200s: where the compiled step's time goes at 256 and 1,024 records a step,
-# each alone on its own GPU (torch profiler after the recompiles: --wait 8), the traces packed into $OUT.
+# Not yet run (planned for the next device session), one call on two H200s: where the compiled step's time
+# goes at 256 and 1,024 records a step, each alone on its own GPU (torch profiler after the recompiles:
+# --wait 8), the traces packed into $OUT. Staging first, as in device_calls_session7.sh.
 source /root/stage/env.sh
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 P=/root/g/pack
