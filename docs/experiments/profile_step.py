@@ -55,23 +55,25 @@ def main() -> int:
     with profiler:
         summary = train_adapter(config, train_rows=list(evalset.train), source=resolve_model(args.model),
                                 run_dir=args.out / "run", callbacks=(Step(),))
-    key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    events = sorted(profiler.key_averages(), key=lambda e: getattr(e, key), reverse=True)
-    total = sum(getattr(e, key) for e in events) or 1
+    events = profiler.key_averages()
     print(f"profile {args.profile} {' '.join(args.set)}: {summary['tokens_per_second']:,.0f} tokens/s over "
           f"{summary['steps']} steps; top operators by self {'device' if cuda else 'CPU'} time over {ACTIVE} steps")
-    for event in events[:args.rows]:
-        print(f"{100 * getattr(event, key) / total:6.1f}%  {getattr(event, key) / 1e3 / ACTIVE:9.1f} ms/step  "
-              f"{event.count // ACTIVE:6d} calls/step  {event.key[:90]}")
+    print_operators(events, "self_device_time_total" if cuda else "self_cpu_time_total", args.rows)
     profiler.export_chrome_trace(str(args.out / "trace.json"))
     if cuda:
         print_kernels(args.out / "trace.json", args.rows)
-        host = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
         print(f"top operators by self host (CPU) time over {ACTIVE} steps")
-        for event in host[:args.rows]:
-            print(f"{event.self_cpu_time_total / 1e3 / ACTIVE:9.1f} ms/step  {event.count // ACTIVE:6d} calls/step  "
-                  f"{event.key[:90]}")
+        print_operators(events, "self_cpu_time_total", args.rows)
     return 0
+
+
+def print_operators(events, key: str, rows: int) -> None:
+    """The profiler's operators with the most of `key` (a self time), each with its share, per step."""
+    ranked = sorted(events, key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in ranked) or 1
+    for event in ranked[:rows]:
+        print(f"{100 * getattr(event, key) / total:6.1f}%  {getattr(event, key) / 1e3 / ACTIVE:9.1f} ms/step  "
+              f"{event.count // ACTIVE:6d} calls/step  {event.key[:90]}")
 
 
 # Kernel families by name, first match wins: what the device spends a step on, whatever launched it. Copies are
