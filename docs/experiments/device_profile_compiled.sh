@@ -7,11 +7,15 @@
 # tar.xz; the config and the tokenizer). Prints the tables; the log and the gzipped trace go to $OUT/p.tgz.
 set -u
 T0=$(date +%s)
-mkdir -p /tmp/site /root/rand270m /root/pack && tar xJf .devcarry/p/site.tar.xz -C /tmp/site || exit 1
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 M=/root/rand270m
-cp .devcarry/p/config.json .devcarry/p/tokenizer_config.json .devcarry/p/generation_config.json \
-   .devcarry/p/chat_template.jinja $M/ && xz -dc .devcarry/p/tokenizer.json.xz > $M/tokenizer.json
+mkdir -p /tmp/site $M /root/pack && cp .devcarry/p/*.json .devcarry/p/*.jinja $M/ || exit 1
+python3 -c "
+import lzma, shutil, tarfile
+tarfile.open('.devcarry/p/site.tar.xz').extractall('/tmp/site')
+with lzma.open('.devcarry/p/tokenizer.json.xz') as src, open('$M/tokenizer.json', 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+" || exit 1
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 python3 -c "
 import torch, transformers
 torch.manual_seed(0)
