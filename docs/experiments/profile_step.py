@@ -5,8 +5,13 @@
 Trains `--profile` on a synthetic evalset through `training.train_adapter` (the code a run uses), profiles
 3 steps after `--wait` steps and one of warm-up (with `torch_compile=true`, wait past the recompiles), and
 prints the top operators by device time (CPU time without CUDA) with the step's share of each; on CUDA also
-the GPU's busy share of the step and the top operators by host (CPU) time, which is where a step that leaves
-the GPU idle spends it. The Chrome trace goes to OUT/trace.json. Read with docs/training-notes.md.
+the GPU's busy share of the step, the GPU's idle time by gap length, each host thread's time by its outermost
+operators (what the host does while the GPU waits) and the top operators by host (CPU) time. The Chrome trace
+goes to OUT/trace.json. Read with docs/training-notes.md.
+
+    python docs/experiments/profile_step.py --trace OUT/trace.json[.gz]
+
+prints the trace's tables again from a saved trace, with no training.
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="profile-")))
     parser.add_argument("--rows", type=int, default=30)
     parser.add_argument("--wait", type=int, default=2, help="steps before the profiler's warm-up step")
+    parser.add_argument("--trace", type=Path, help="print the tables of this saved trace; train nothing")
     args = parser.parse_args()
+    if args.trace:
+        print_trace(read_trace(args.trace), args.rows)
+        return 0
     steps = args.wait + WARMUP + ACTIVE
     config = load_profile(args.profile, [f"max_steps={steps}", "save_steps=100000", *args.set])
     domain = get_domain("anime")
@@ -61,7 +70,7 @@ def main() -> int:
     print_operators(events, "self_device_time_total" if cuda else "self_cpu_time_total", args.rows)
     profiler.export_chrome_trace(str(args.out / "trace.json"))
     if cuda:
-        print_kernels(args.out / "trace.json", args.rows)
+        print_trace(read_trace(args.out / "trace.json"), args.rows)
         print(f"top operators by self host (CPU) time over {ACTIVE} steps")
         print_operators(events, "self_cpu_time_total", args.rows)
     return 0
@@ -94,28 +103,87 @@ def family(name: str) -> str:
     return next((f for f, words in FAMILIES if any(w in low for w in words)), "other")
 
 
-def print_kernels(trace: Path, rows: int) -> None:
-    """The trace's GPU kernels: busy share of the profiled steps' wall time, by family and by name."""
+def read_trace(path: Path) -> list[dict]:
+    import gzip
     import json
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        return json.load(handle)["traceEvents"]
+
+
+def print_trace(events: list[dict], rows: int) -> None:
+    """A CUDA trace's tables, per profiled step: kernels, the GPU's idle gaps, and the host threads' time."""
+    # The profiler writes each ProfilerStep twice, on the host thread and as a GPU annotation: the host's
+    # copy alone is the step's wall time.
+    steps = sorted((e for e in events if e.get("cat") == "user_annotation"
+                    and str(e.get("name", "")).startswith("ProfilerStep#")), key=lambda e: e["ts"])
+    start, end = steps[0]["ts"], steps[-1]["ts"] + steps[-1]["dur"]
+    n = len(steps)
+    kernels = [e for e in events if e.get("cat") == "kernel" and start <= e["ts"] <= end]
+    print_kernels(kernels, wall=end - start, steps=n, rows=rows)
+    print_idle(events, start, end, n)
+    print_threads(events, start, end, n)
+
+
+def print_kernels(kernels: list[dict], wall: float, steps: int, rows: int) -> None:
+    """The GPU kernels: busy share of the profiled steps' wall time, by family and by name."""
     from collections import defaultdict
 
-    events = json.loads(trace.read_text())["traceEvents"]
-    kernels = [e for e in events if e.get("cat") == "kernel"]
-    steps = [e for e in events if str(e.get("name", "")).startswith("ProfilerStep#")]
-    wall = sum(e["dur"] for e in steps) or 1.0
-    busy = sum(e["dur"] for e in kernels)
-    print(f"GPU kernels: {len(kernels) // ACTIVE:,} a step; busy {busy / 1e3 / ACTIVE:.1f} ms of a "
-          f"{wall / 1e3 / ACTIVE:.1f} ms step ({100 * busy / wall:.1f}%)")
+    busy = sum(e["dur"] for e in kernels) or 1.0
+    print(f"GPU kernels: {len(kernels) // steps:,} a step; busy {busy / 1e3 / steps:.1f} ms of a "
+          f"{wall / 1e3 / steps:.1f} ms step ({100 * busy / wall:.1f}%)")
     by_family, by_name, count = defaultdict(float), defaultdict(float), defaultdict(int)
     for e in kernels:
         by_family[family(e["name"])] += e["dur"]
         by_name[e["name"]] += e["dur"]
         count[e["name"]] += 1
     for name, dur in sorted(by_family.items(), key=lambda kv: -kv[1]):
-        print(f"{100 * dur / busy:6.1f}% of kernel time  {dur / 1e3 / ACTIVE:8.1f} ms/step  {name}")
+        print(f"{100 * dur / busy:6.1f}% of kernel time  {dur / 1e3 / steps:8.1f} ms/step  {name}")
     for name, dur in sorted(by_name.items(), key=lambda kv: -kv[1])[:rows]:
-        print(f"{100 * dur / busy:6.1f}%  {dur / 1e3 / ACTIVE:8.1f} ms/step  {count[name] // ACTIVE:5d}/step  "
+        print(f"{100 * dur / busy:6.1f}%  {dur / 1e3 / steps:8.1f} ms/step  {count[name] // steps:5d}/step  "
               f"{family(name):16s} {name[:110]}")
+
+
+GAPS = ((10, "< 10 us"), (100, "10-100 us"), (1_000, "0.1-1 ms"), (10_000, "1-10 ms"), (float("inf"), ">= 10 ms"))
+
+
+def print_idle(events: list[dict], start: float, end: float, steps: int) -> None:
+    """The GPU's idle time a step by gap length: many short gaps mean the host launches kernels slower than
+    the GPU runs them; long ones, that the host does other work (data, Python, a sync) with none queued."""
+    busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") in ("kernel", "gpu_memset", "gpu_memcpy") and start <= e["ts"] <= end)
+    idle, free_from = dict.fromkeys((label for _, label in GAPS), 0.0), start
+    for begin, finish in [*busy, (end, end)]:
+        if begin > free_from:
+            idle[next(label for limit, label in GAPS if begin - free_from < limit)] += begin - free_from
+        free_from = max(free_from, finish)
+    print(f"GPU idle: {sum(idle.values()) / 1e3 / steps:.1f} ms a step; by gap length: "
+          + ", ".join(f"{label} {gap / 1e3 / steps:.1f} ms" for label, gap in idle.items()))
+
+
+def print_threads(events: list[dict], start: float, end: float, steps: int, rows: int = 8) -> None:
+    """Each host thread's time a step by its outermost operators, and the time in none (Python between
+    operators; on the main thread also the wait for the backward, which autograd runs on its own thread)."""
+    from collections import Counter, defaultdict
+
+    ops = defaultdict(list)
+    for e in events:
+        if (e.get("cat") in ("cpu_op", "user_annotation") and "dur" in e and start <= e["ts"] <= end
+                and not str(e["name"]).startswith("ProfilerStep#")):
+            ops[e["tid"]].append(e)
+    for tid, thread in sorted(ops.items(), key=lambda kv: -len(kv[1])):
+        time, calls, covered_to = defaultdict(float), Counter(), float("-inf")
+        for e in sorted(thread, key=lambda e: (e["ts"], -e["dur"])):
+            if e["ts"] >= covered_to:  # outermost: not inside the previous outermost operator
+                time[e["name"][:90]] += e["dur"]
+                calls[e["name"][:90]] += 1
+                covered_to = e["ts"] + e["dur"]
+        covered = sum(time.values())
+        print(f"host thread {tid}: {covered / 1e3 / steps:.1f} ms a step in operators, "
+              f"{(end - start - covered) / 1e3 / steps:.1f} ms in none")
+        for name, dur in sorted(time.items(), key=lambda kv: -kv[1])[:rows]:
+            print(f"  {dur / 1e3 / steps:8.1f} ms/step  {calls[name] // steps:5d}/step  {name}")
 
 
 if __name__ == "__main__":
