@@ -148,9 +148,10 @@ def print_kernels(kernels: list[dict], wall: float, steps: int, rows: int) -> No
 GAPS = ((10, "< 10 us"), (100, "10-100 us"), (1_000, "0.1-1 ms"), (10_000, "1-10 ms"), (float("inf"), ">= 10 ms"))
 
 
-def print_idle(events: list[dict], start: float, end: float, steps: int) -> None:
-    """The GPU's idle time a step by gap length: many short gaps mean the host launches kernels slower than
-    the GPU runs them; long ones, that the host does other work (data, Python, a sync) with none queued."""
+def gpu_idle(events: list[dict], start: float, end: float) -> dict[str, float]:
+    """The GPU's idle time (us) between `start` and `end`, by gap length: many short gaps mean the host launches
+    kernels slower than the GPU runs them; long ones, that the host does other work (data, Python, a sync)
+    with none queued."""
     busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
                   if e.get("cat") in ("kernel", "gpu_memset", "gpu_memcpy") and start <= e["ts"] <= end)
     idle, free_from = dict.fromkeys((label for _, label in GAPS), 0.0), start
@@ -158,13 +159,12 @@ def print_idle(events: list[dict], start: float, end: float, steps: int) -> None
         if begin > free_from:
             idle[next(label for limit, label in GAPS if begin - free_from < limit)] += begin - free_from
         free_from = max(free_from, finish)
-    print(f"GPU idle: {sum(idle.values()) / 1e3 / steps:.1f} ms a step; by gap length: "
-          + ", ".join(f"{label} {gap / 1e3 / steps:.1f} ms" for label, gap in idle.items()))
+    return idle
 
 
-def print_threads(events: list[dict], start: float, end: float, steps: int, rows: int = 8) -> None:
-    """Each host thread's time a step by its outermost operators, and the time in none (Python between
-    operators; on the main thread also the wait for the backward, which autograd runs on its own thread)."""
+def host_threads(events: list[dict], start: float, end: float) -> dict[int, tuple[dict[str, float], dict[str, int]]]:
+    """Each host thread's time (us) and calls by its outermost operators: an operator inside another one is
+    counted in the one that holds it."""
     from collections import Counter, defaultdict
 
     ops = defaultdict(list)
@@ -172,13 +172,29 @@ def print_threads(events: list[dict], start: float, end: float, steps: int, rows
         if (e.get("cat") in ("cpu_op", "user_annotation") and "dur" in e and start <= e["ts"] <= end
                 and not str(e["name"]).startswith("ProfilerStep#")):
             ops[e["tid"]].append(e)
-    for tid, thread in sorted(ops.items(), key=lambda kv: -len(kv[1])):
+    threads = {}
+    for tid, thread in ops.items():
         time, calls, covered_to = defaultdict(float), Counter(), float("-inf")
         for e in sorted(thread, key=lambda e: (e["ts"], -e["dur"])):
-            if e["ts"] >= covered_to:  # outermost: not inside the previous outermost operator
+            if e["ts"] >= covered_to:
                 time[e["name"][:90]] += e["dur"]
                 calls[e["name"][:90]] += 1
                 covered_to = e["ts"] + e["dur"]
+        threads[tid] = (dict(time), dict(calls))
+    return threads
+
+
+def print_idle(events: list[dict], start: float, end: float, steps: int) -> None:
+    idle = gpu_idle(events, start, end)
+    print(f"GPU idle: {sum(idle.values()) / 1e3 / steps:.1f} ms a step; by gap length: "
+          + ", ".join(f"{label} {gap / 1e3 / steps:.1f} ms" for label, gap in idle.items()))
+
+
+def print_threads(events: list[dict], start: float, end: float, steps: int, rows: int = 8) -> None:
+    """Per thread, the time in no operator is Python between operators; on the main thread it also holds the
+    wait for the backward, which autograd runs on its own thread."""
+    threads = host_threads(events, start, end)
+    for tid, (time, calls) in sorted(threads.items(), key=lambda kv: -sum(kv[1][1].values())):
         covered = sum(time.values())
         print(f"host thread {tid}: {covered / 1e3 / steps:.1f} ms a step in operators, "
               f"{(end - start - covered) / 1e3 / steps:.1f} ms in none")
