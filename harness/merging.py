@@ -66,20 +66,24 @@ def merge_base(source: ModelSource, onto: str, device: str, dtype: str = ANSWER_
 
     if onto not in MERGE_BASES:
         raise MergeError(f"merge onto {onto!r}: choose one of {MERGE_BASES}.")
-    base = load_model(source, quantize=False, device=device, dtype=dtype)
     if onto == "bf16":
-        return base
+        return load_model(source, quantize=False, device=device, dtype=dtype)
+    # The 4-bit model goes before the full-precision base loads: the two whole models are never held at once,
+    # only the base and the dequantised linear weights (the embeddings, most of a small model, are not 4-bit).
     quantized = load_model(source, quantize=True, device=device, dtype=dtype)
-    linears = dict(base.named_modules())
-    replaced = 0
-    for name, module in quantized.named_modules():
-        if type(module.weight).__name__ == "Params4bit" if hasattr(module, "weight") else False:
-            with torch.no_grad():
-                linears[name].weight.copy_(dequantize_bnb_weight(module.weight).to(linears[name].weight.dtype))
-            replaced += 1
+    with torch.no_grad():
+        dequantised = {name: dequantize_bnb_weight(module.weight) for name, module in quantized.named_modules()
+                       if type(getattr(module, "weight", None)).__name__ == "Params4bit"}
     del quantized
-    if replaced == 0:
+    release_memory()
+    if not dequantised:
         raise MergeError(f"{source.path}: no 4-bit weights to dequantise; merge with onto='bf16'.")
+    base = load_model(source, quantize=False, device=device, dtype=dtype)
+    linears = dict(base.named_modules())
+    with torch.no_grad():
+        for name in list(dequantised):
+            weight = linears[name].weight
+            weight.copy_(dequantised.pop(name).to(weight.dtype))
     return base
 
 
