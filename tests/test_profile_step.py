@@ -22,7 +22,7 @@ def profile_step():
 def step_events(start: float) -> list[dict]:
     """One 1,000 us step: the profiler writes it twice (host thread 1 and the GPU's annotation); a data loader
     (0-300 us) with no kernel queued, then a compiled region (300-700 us) launching two kernels of 100 us
-    separated by a 50 us gap, while the backward thread (2) runs one operator of 200 us holding the last kernel."""
+    separated by a 50 us gap, then the backward thread (2) runs one operator of 200 us (700-900 us)."""
     return [
         {"cat": "user_annotation", "name": "ProfilerStep#1", "ts": start, "dur": 1000.0, "tid": 1},
         {"cat": "gpu_user_annotation", "name": "ProfilerStep#1", "ts": start + 5, "dur": 1000.0, "tid": 7},
